@@ -1,0 +1,155 @@
+"""Async client of the engine API (ours, or any remote OpenAI-compatible server).
+
+The GUI, the CLI and the tests all speak to the engine through HTTP, so the public API
+is exercised by every click. Uses httpx (async, HTTP/1.1 keep-alive) and httpx-sse.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from httpx_sse import aconnect_sse
+
+
+class EngineAPIError(Exception):
+    """The engine answered with an error (OpenAI-style body)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class EngineConnectionError(Exception):
+    """The engine could not be reached or went away in the middle of a request."""
+
+
+@dataclass
+class ChatResult:
+    text: str = ""
+    finish_reason: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+def _error_from(response: httpx.Response, body: bytes) -> EngineAPIError:
+    message = f"HTTP {response.status_code}"
+    code = None
+    try:
+        error = json.loads(body)["error"]
+        message = str(error.get("message") or message)
+        code = error.get("code")
+    except Exception:
+        if body:
+            message = body[:300].decode("utf-8", "replace")
+    return EngineAPIError(message, status=response.status_code, code=code)
+
+
+class EngineClient:
+    def __init__(self, base_url: str, token: str | None, *, timeout: float = 600.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            trust_env=False,  # a system proxy must never see loopback traffic or the token
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _json(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            response = await self._http.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            raise EngineConnectionError(f"The engine is not reachable: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error_from(response, response.content)
+        return response.json()
+
+    async def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("GET", "/control/status")
+        return result
+
+    async def models(self) -> list[str]:
+        data = await self._json("GET", "/v1/models")
+        return [str(item["id"]) for item in data.get("data", [])]
+
+    async def unload(self) -> None:
+        await self._json("POST", "/control/unload")
+
+    async def _events(self, path: str, body: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async with aconnect_sse(self._http, "POST", path, json=dict(body)) as source:
+                response = source.response
+                if response.status_code >= 400:
+                    raise _error_from(response, await response.aread())
+                async for event in source.aiter_sse():
+                    if event.data == "[DONE]":
+                        return
+                    data = json.loads(event.data)
+                    if "error" in data:
+                        error = data["error"]
+                        raise EngineAPIError(str(error.get("message")), code=error.get("code"))
+                    yield data
+        except httpx.TransportError as exc:
+            raise EngineConnectionError(f"The engine connection was lost: {exc}") from exc
+
+    async def load(
+        self,
+        path: str,
+        *,
+        n_ctx: int = 4096,
+        n_gpu_layers: int = 0,
+        n_threads: int | None = None,
+        chat_template: str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Progress events ({"type": "progress", ...}) then one {"type": "loaded", "status": ...}."""
+        body = {
+            "path": path,
+            "n_ctx": n_ctx,
+            "n_gpu_layers": n_gpu_layers,
+            "n_threads": n_threads,
+            "chat_template": chat_template,
+            "stream": True,
+        }
+        async for event in self._events("/control/load", body):
+            yield event
+
+    async def stream_chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        result: ChatResult | None = None,
+        **sampling: Any,
+    ) -> AsyncIterator[TextDelta]:
+        """Yields text pieces; fills ``result`` (finish reason, usage, timings) at the end."""
+        out = result if result is not None else ChatResult()
+        body: dict[str, Any] = {
+            "messages": [dict(m) for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        body.update({k: v for k, v in sampling.items() if v is not None})
+        async for chunk in self._events("/v1/chat/completions", body):
+            if chunk.get("usage"):
+                out.usage = chunk["usage"]
+            if chunk.get("timings"):
+                out.timings = chunk["timings"]
+            for choice in chunk.get("choices", []):
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    out.text += text
+                    yield TextDelta(text)
+                if choice.get("finish_reason"):
+                    out.finish_reason = choice["finish_reason"]

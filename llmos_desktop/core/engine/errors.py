@@ -1,0 +1,103 @@
+"""Typed, human-readable reasons for engine failures.
+
+llama.cpp reports most load failures only in its log (the Python exception just says
+"Failed to load model"), and a dying process only leaves an exit code, so both are
+read here and turned into one of a few kinds a person can act on.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+
+# (kind, message, substrings in llama.cpp's log that identify it); first match wins.
+_LOG_PATTERNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "unsupported_architecture",
+        "this model's architecture is not supported by this version of llama.cpp",
+        ("unknown model architecture", "unsupported model architecture"),
+    ),
+    (
+        "out_of_memory",
+        "not enough memory to load this model (try a smaller model, quantisation or context)",
+        (
+            "failed to allocate",
+            "out of memory",
+            "std::bad_alloc",
+            "unable to allocate",
+            "cudaMalloc failed",
+            "ErrorOutOfDeviceMemory",
+            "failed to create context",
+        ),
+    ),
+    (
+        "corrupt_file",
+        "the model file is corrupt or incomplete (download it again)",
+        (
+            "not within the file bounds",
+            "failed to read",
+            "gguf_init_from_file",
+            "invalid magic",
+            "tensor data is not",
+            "corrupted",
+            "wrong number of tensors",
+            "unexpectedly reached end of file",
+            "failed to load model",
+        ),
+    ),
+)
+
+
+def classify_log(log_text: str) -> tuple[str | None, str]:
+    lowered = log_text.lower()
+    for kind, message, needles in _LOG_PATTERNS:
+        if any(needle.lower() in lowered for needle in needles):
+            return kind, message
+    return None, ""
+
+
+@dataclass(frozen=True)
+class EngineFailure:
+    """Why the engine process went away, in words a person can act on."""
+
+    kind: str  # killed, out_of_memory, unsupported_architecture, corrupt_file, crashed, failed_to_start, timeout
+    message: str
+    exit_code: int | None = None
+    log_tail: str = ""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def describe_exit(
+    exit_code: int | None, log_tail: str, *, requested_stop: bool = False
+) -> EngineFailure:
+    """Turn a dead engine's exit code and last log lines into an EngineFailure."""
+    kind, reason = classify_log(log_tail)
+    if exit_code is not None and exit_code < 0:
+        sig = -exit_code
+        try:
+            sig_name = signal.Signals(sig).name
+        except ValueError:
+            sig_name = f"signal {sig}"
+        if sig == getattr(signal, "SIGKILL", 9) and kind != "out_of_memory":
+            return EngineFailure(
+                "killed",
+                "The engine was killed (SIGKILL) — by a user, or by the system when memory ran out.",
+                exit_code,
+                log_tail,
+            )
+        if kind is not None:
+            return EngineFailure(
+                kind, f"The engine stopped: {reason} ({sig_name}).", exit_code, log_tail
+            )
+        return EngineFailure("crashed", f"The engine crashed ({sig_name}).", exit_code, log_tail)
+    if kind is not None:
+        return EngineFailure(
+            kind, f"The engine stopped: {reason} (exit code {exit_code}).", exit_code, log_tail
+        )
+    if requested_stop and exit_code == 0:
+        return EngineFailure("stopped", "The engine was stopped.", exit_code, log_tail)
+    return EngineFailure(
+        "crashed", f"The engine crashed with exit code {exit_code}.", exit_code, log_tail
+    )

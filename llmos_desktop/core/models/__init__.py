@@ -1,0 +1,1 @@
+"""Models: GGUF metadata, the local library, Hub search, downloads and fit checks."""

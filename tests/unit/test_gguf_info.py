@@ -1,0 +1,621 @@
+"""The GGUF pre-flight reader: real model, truncated downloads and hostile files."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import gguf
+import pytest
+
+from llmos_desktop.core.models import gguf_info
+from llmos_desktop.core.models.architectures import SUPPORTED_ARCHITECTURES
+from llmos_desktop.core.models.gguf_info import (
+    GGUFInfo,
+    ModelFileError,
+    check_model_file,
+    estimate_memory_bytes,
+    read_gguf_info,
+)
+from tests.unit.gguf_factory import (
+    KV_COUNT_OFFSET,
+    TENSOR_COUNT_OFFSET,
+    VERSION_OFFSET,
+    kv_value_offset,
+    patch_bytes,
+    patch_u32,
+    patch_u64,
+    raw_array,
+    raw_gguf,
+    raw_kv,
+    raw_string,
+    raw_tensor_info,
+    truncate_copy,
+    write_gguf,
+)
+
+GIB = 1024**3
+PLENTY = 64 * GIB
+STRING = int(gguf.GGUFValueType.STRING)
+UINT32 = int(gguf.GGUFValueType.UINT32)
+UINT64 = int(gguf.GGUFValueType.UINT64)
+ARRAY = int(gguf.GGUFValueType.ARRAY)
+
+
+# --- fixtures ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def real_model(model_path: Path) -> Path:
+    """The real Gemma 3 270M Q4_K_M file (~253 MB); conftest assembles it once per session."""
+    return model_path
+
+
+@pytest.fixture(scope="session")
+def real_info(real_model: Path) -> GGUFInfo:
+    return read_gguf_info(real_model)
+
+
+@pytest.fixture(scope="session")
+def real_header(real_model: Path) -> bytes:
+    """The real file's first 8 MiB: all of its metadata (~6.5 MB) and some tensor data."""
+    with open(real_model, "rb") as file:
+        return file.read(8 << 20)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    return write_gguf(tmp_path / "tiny.gguf")
+
+
+def expect_error(path: str | os.PathLike[str], kind: str | tuple[str, ...], **kw: object) -> str:
+    """Run check_model_file, assert the error kind and a one-line message naming the file."""
+    kinds = (kind,) if isinstance(kind, str) else kind
+    with pytest.raises(ModelFileError) as caught:
+        check_model_file(path, **kw)  # type: ignore[arg-type]
+    error = caught.value
+    assert error.kind in kinds, error.message
+    assert str(error) == error.message
+    assert "\n" not in error.message and "\r" not in error.message
+    assert Path(path).name in error.message
+    return error.message
+
+
+# --- the real model ---------------------------------------------------------------------
+
+
+def test_real_model_reads_as_gemma3(real_model: Path, real_info: GGUFInfo) -> None:
+    info = real_info
+    assert info.path == real_model
+    assert info.version == 3
+    assert info.architecture == "gemma3"
+    assert info.name == "Gemma 3 270m"
+    assert info.chat_template is None  # a base model: the app's fallback template applies
+    assert info.context_length == 32768
+    assert info.tensor_count == 236
+    assert info.file_size == real_model.stat().st_size
+    assert info.expected_size == info.file_size
+    assert info.file_type == "Q4_K_M"
+    assert (info.bos_token, info.eos_token) == ("<bos>", "<eos>")
+    assert info.metadata["gemma3.block_count"] == 18
+    assert all(not isinstance(v, tuple) or len(v) <= 1024 for v in info.metadata.values())
+    assert "tokenizer.ggml.tokens" not in info.metadata
+
+
+def test_real_model_passes_the_check(real_model: Path, real_info: GGUFInfo) -> None:
+    info = check_model_file(real_model, available_memory=PLENTY)
+    assert info == real_info
+    estimate = estimate_memory_bytes(info)
+    assert info.file_size < estimate < 2 * GIB
+    # Gemma 3 270M: 18 layers x 1 KV head x (256 + 256) x f16 per token.
+    kv_4096 = 18 * 1 * 512 * 2 * 4096
+    assert estimate_memory_bytes(info, 8192) - estimate == kv_4096
+
+
+def test_real_model_is_read_quickly(real_model: Path) -> None:
+    # Well under 100 ms on an idle machine; the bound is loose for busy CI runners
+    # and still catches a regression to reading tensor data or gguf.GGUFReader (~25 s).
+    best = min(_timed(read_gguf_info, real_model) for _ in range(3))
+    assert best < 0.5
+
+
+def _timed(fn: object, *args: object) -> float:
+    start = time.perf_counter()
+    fn(*args)  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def test_real_header_fixture_holds_all_metadata(real_header: bytes, tmp_path: Path) -> None:
+    # Cut inside the tensor data: the reader gets through every header field first.
+    path = tmp_path / "head.gguf"
+    path.write_bytes(real_header)
+    assert "8.4 MB of 253.1 MB expected" in expect_error(path, "truncated")
+
+
+# --- incomplete downloads ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", ["1KB", "half", "all_but_last_byte"])
+def test_truncated_real_model(real_model: Path, tmp_path: Path, size: str) -> None:
+    full = real_model.stat().st_size
+    cut = {"1KB": 1024, "half": full // 2, "all_but_last_byte": full - 1}[size]
+    copy = truncate_copy(real_model, tmp_path / "gemma partial.gguf", cut)
+    message = expect_error(copy, "truncated")
+    assert "incomplete download" in message
+    if size != "1KB":
+        assert "of 253.1 MB expected" in message
+
+
+def test_every_prefix_of_a_small_file_is_refused(tiny: Path) -> None:
+    for cut in range(tiny.stat().st_size - 1, -1, -1):
+        os.truncate(tiny, cut)
+        with pytest.raises(ModelFileError) as caught:
+            read_gguf_info(tiny)
+        assert caught.value.kind == ("empty" if cut == 0 else "truncated"), cut
+
+
+def test_trailing_bytes_are_tolerated(tiny: Path) -> None:
+    with open(tiny, "ab") as file:
+        file.write(b"\0" * 100)
+    info = check_model_file(tiny, available_memory=PLENTY)
+    assert info.file_size == info.expected_size + 100
+
+
+# --- not a model at all -------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    message = expect_error(tmp_path / "gone.gguf", "missing")
+    assert "does not exist" in message
+
+
+def test_missing_parent_is_missing(tiny: Path) -> None:
+    expect_error(tiny / "child.gguf", "missing")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.gguf"
+    empty.touch()
+    expect_error(empty, "empty")
+
+
+def test_directory(tmp_path: Path) -> None:
+    folder = tmp_path / "folder.gguf"
+    folder.mkdir()
+    expect_error(folder, "unreadable")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.gguf"
+    os.mkfifo(fifo)
+    expect_error(fifo, "unreadable")
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can read anything"
+)
+def test_permission_denied(tiny: Path) -> None:
+    tiny.chmod(0)
+    try:
+        expect_error(tiny, "unreadable")
+    finally:
+        tiny.chmod(0o644)
+
+
+def test_permission_error_on_open(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Runs as root too: the open itself is made to fail.
+    real_open = os.open
+
+    def refuse(path: object, *args: object, **kwargs: object) -> int:
+        if Path(str(path)) == tiny:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refuse)
+    assert "permission denied" in expect_error(tiny, "unreadable")
+
+
+def test_unexpected_bugs_become_model_file_errors(
+    tiny: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(gguf_info, "_parse", broken)
+    assert "RuntimeError" in expect_error(tiny, "corrupt")
+    assert "a bug" in caplog.text
+
+
+def test_random_bytes(tmp_path: Path) -> None:
+    noise = tmp_path / "noise.gguf"
+    noise.write_bytes(b"\x00" + random.Random(0).randbytes(4095))
+    expect_error(noise, "not_gguf")
+
+
+@pytest.mark.parametrize(
+    ("content", "hint"),
+    [
+        (b"<!DOCTYPE html><html>rate limited</html>", "web page"),
+        (b"PK\x03\x04" + b"\0" * 60, "ZIP"),
+        (b"lmgg" + b"\0" * 60, "old GGML"),
+        (struct.pack("<Q", 20) + b'{"__metadata__":{}}' + b"\0" * 8, "safetensors"),
+        (b"GG", "incomplete"),
+    ],
+)
+def test_wrong_formats_get_a_hint(tmp_path: Path, content: bytes, hint: str) -> None:
+    wrong = tmp_path / "wrong.gguf"
+    wrong.write_bytes(content)
+    message = expect_error(wrong, ("not_gguf", "truncated"))
+    assert hint in message
+
+
+def test_wrong_magic_on_real_header(real_header: bytes, tmp_path: Path) -> None:
+    bad = tmp_path / "flipped.gguf"
+    bad.write_bytes(bytes([real_header[0] ^ 0xFF]) + real_header[1:])
+    expect_error(bad, "not_gguf")
+
+
+@pytest.mark.parametrize("version", [0, 1, 4, 99, 2**32 - 1])
+def test_unsupported_versions(tiny: Path, version: int) -> None:
+    patch_u32(tiny, VERSION_OFFSET, version)
+    message = expect_error(tiny, "unsupported_version")
+    assert f"version {version}" in message
+
+
+def test_big_endian_file(tiny: Path) -> None:
+    patch_bytes(tiny, VERSION_OFFSET, struct.pack(">I", 3))
+    assert "big-endian" in expect_error(tiny, "unsupported_version")
+
+
+def test_version_2_is_read(tiny: Path) -> None:
+    patch_u32(tiny, VERSION_OFFSET, 2)
+    assert check_model_file(tiny, available_memory=PLENTY).version == 2
+
+
+# --- architecture and size ----------------------------------------------------------------
+
+
+def test_unknown_architecture(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "alien.gguf", architecture="totally-not-a-model")
+    info = read_gguf_info(path)  # reading is fine; loading is not
+    assert info.architecture == "totally-not-a-model"
+    message = expect_error(path, "unsupported_architecture", available_memory=PLENTY)
+    assert "'totally-not-a-model'" in message
+
+
+def test_hostile_architecture_name_stays_on_one_line(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "evil.gguf", architecture="llama\nOK: loaded\r\x1b[2J" + "x" * 500)
+    message = expect_error(path, "unsupported_architecture")
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("extra", "text"),
+    [
+        ({"general.type": "adapter"}, "LoRA adapter"),
+        ({"general.type": "mmproj"}, "vision projector"),
+    ],
+)
+def test_files_that_are_not_models(tmp_path: Path, extra: dict[str, object], text: str) -> None:
+    path = write_gguf(tmp_path / "part.gguf", extra_kv=extra)
+    assert text in expect_error(path, "unsupported_architecture")
+
+
+def test_clip_is_not_a_language_model(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "mmproj.gguf", architecture="clip")
+    assert "vision projector" in expect_error(path, "unsupported_architecture")
+
+
+def test_missing_architecture(tmp_path: Path) -> None:
+    path = raw_gguf(tmp_path / "anon.gguf", [raw_kv("general.name", STRING, raw_string("x"))])
+    assert read_gguf_info(path).architecture is None
+    expect_error(path, "unsupported_architecture")
+
+
+def test_vocabulary_only_file(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "vocab.gguf", tensors=0)
+    assert read_gguf_info(path).tensor_count == 0
+    assert "no weights" in expect_error(path, "corrupt")
+
+
+def test_too_large(real_model: Path) -> None:
+    message = expect_error(real_model, "too_large", available_memory=1024)
+    assert "needs about" in message
+    assert "only 1.0 KB is free" in message
+
+
+def test_default_available_memory_is_used(tiny: Path) -> None:
+    # A few KB of weights fits anywhere; this goes through psutil.
+    assert check_model_file(tiny).architecture == "llama"
+
+
+def test_memory_estimate_understands_per_layer_arrays(tmp_path: Path) -> None:
+    uniform = read_gguf_info(write_gguf(tmp_path / "a.gguf", tensors=3))
+    per_layer = read_gguf_info(
+        write_gguf(
+            tmp_path / "b.gguf",
+            tensors=3,
+            extra_kv={"llama.attention.head_count_kv": [1, 0]},  # 2 layers, one without KV
+        )
+    )
+    kv_uniform = estimate_memory_bytes(uniform, 1024) - estimate_memory_bytes(uniform, 0 + 512)
+    kv_layered = estimate_memory_bytes(per_layer, 1024) - estimate_memory_bytes(per_layer, 512)
+    # head dim 8/2 = 4, K + V, f16: 16 bytes per KV head per layer per token.
+    assert kv_uniform == 2 * 16 * 512
+    assert kv_layered == 1 * 16 * 512
+
+
+def test_memory_estimate_falls_back_without_hyperparameters(tmp_path: Path) -> None:
+    path = write_gguf(
+        tmp_path / "bare.gguf",
+        extra_kv={"llama.block_count": gguf.GGUFValue(-1, gguf.GGUFValueType.INT32)},
+    )
+    info = read_gguf_info(path)
+    assert estimate_memory_bytes(info, 4096) >= info.expected_size + 64 * 1024 * 1024
+    assert estimate_memory_bytes(info, 0) == estimate_memory_bytes(info, 512)  # model's own
+
+
+# --- hostile headers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", [TENSOR_COUNT_OFFSET, KV_COUNT_OFFSET])
+@pytest.mark.parametrize("value", [2**62, 2**64 - 1, 999_999, 99_999])
+def test_huge_counts_are_refused_quickly(
+    real_header: bytes, tmp_path: Path, field: int, value: int
+) -> None:
+    path = tmp_path / "counts.gguf"
+    path.write_bytes(real_header)
+    patch_u64(path, field, value)
+    expect_bounded_error(path, ("corrupt", "truncated"))
+
+
+def test_string_length_of_2_pow_40(tiny: Path) -> None:
+    patch_u64(tiny, kv_value_offset(tiny, "general.name") + 4, 2**40)
+    expect_bounded_error(tiny, ("corrupt", "truncated"), megabytes=8)
+
+
+def test_string_length_just_past_the_end(tiny: Path) -> None:
+    patch_u64(tiny, kv_value_offset(tiny, "general.name") + 4, tiny.stat().st_size)
+    expect_error(tiny, "truncated")
+
+
+def test_token_array_count_lies(real_header: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "vocab lies.gguf"
+    path.write_bytes(real_header)
+    count_at = kv_value_offset(path, "tokenizer.ggml.tokens") + 8
+    for count in (2**62, 2**30, 7_000_000):
+        patch_u64(path, count_at, count)
+        expect_bounded_error(path, ("corrupt", "truncated"))
+
+
+def test_key_length_lies(tiny: Path) -> None:
+    at = kv_value_offset(tiny, "general.name") - len("general.name") - 8
+    patch_u64(tiny, at, 2**50)
+    expect_error(tiny, "corrupt")
+
+
+def test_chat_template_over_the_limit(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "template.gguf", chat_template="{{ messages }}")
+    patch_u64(path, kv_value_offset(path, "tokenizer.chat_template") + 4, (64 << 20) + 1)
+    assert "chat template" in expect_bounded_error(path, "corrupt", megabytes=8)
+
+
+def test_random_mutations_only_raise_model_file_errors(tiny: Path, real_header: bytes) -> None:
+    rng = random.Random(1234)
+    original = tiny.read_bytes()
+    # The real header's first 8 KB: counts, general.*, and the start of the vocabulary.
+    real_start = real_header[:8192]
+    for i in range(400):
+        source = original if i % 2 else real_start
+        data = bytearray(source)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(4, min(len(data), 2048))
+            data[at] = rng.randrange(256)
+        tiny.write_bytes(bytes(data))
+        start = time.perf_counter()
+        try:
+            read_gguf_info(tiny)
+        except ModelFileError as exc:
+            assert "\n" not in exc.message
+        assert time.perf_counter() - start < 1.0
+
+
+def _hand_made(tmp_path: Path, *kvs: bytes, tensor_infos: tuple[bytes, ...] = ()) -> Path:
+    arch = raw_kv("general.architecture", STRING, raw_string("llama"))
+    return raw_gguf(tmp_path / "hand made.gguf", [arch, *kvs], tensor_infos, data=b"\0" * 64)
+
+
+@pytest.mark.parametrize(
+    ("kv", "detail"),
+    [
+        (raw_kv("weird.type", 77, b"\0" * 8), "unknown type"),
+        (raw_kv("nested", ARRAY, raw_array(ARRAY, 1, raw_array(UINT32, 0))), "unknown type"),
+        (raw_kv("general.architecture", STRING, raw_string("llama")), "appears twice"),
+        (raw_kv("", STRING, raw_string("x")), "empty"),
+        (raw_kv("general.alignment", UINT32, struct.pack("<I", 24)), "power of two"),
+        (raw_kv("general.alignment", UINT32, struct.pack("<I", 0)), "alignment"),
+        (raw_kv("general.alignment", STRING, raw_string("32")), "alignment"),
+        (raw_kv("general.alignment", UINT64, struct.pack("<Q", 32)), "uint32"),
+        (raw_kv("strings", ARRAY, raw_array(STRING, 2**31)), "claims"),
+        (raw_kv("numbers", ARRAY, raw_array(UINT32, 2**40)), "claims"),
+    ],
+)
+def test_corrupt_metadata(tmp_path: Path, kv: bytes, detail: str) -> None:
+    path = _hand_made(tmp_path, kv)
+    assert detail in expect_error(path, "corrupt")
+
+
+F32 = int(gguf.GGMLQuantizationType.F32)
+Q4_K = int(gguf.GGMLQuantizationType.Q4_K)
+
+
+@pytest.mark.parametrize(
+    ("infos", "detail"),
+    [
+        ((raw_tensor_info("t", [4], 4, 0),), "type 4"),
+        ((raw_tensor_info("t", [4], 9999, 0),), "type 9999"),
+        ((raw_tensor_info("t", [4, 1, 1, 1, 1], F32, 0),), "dimensions"),
+        ((raw_tensor_info("t", [-4], F32, 0),), "negative"),
+        ((raw_tensor_info("t", [2**40, 2**40], F32, 0),), "too many elements"),
+        ((raw_tensor_info("t", [100], Q4_K, 0),), "whole blocks"),
+        ((raw_tensor_info("t", [4], F32, 64),), "starts at 64"),
+        ((raw_tensor_info("t", [4], F32, 0), raw_tensor_info("t", [4], F32, 32)), "twice"),
+        ((raw_tensor_info("n" * 64, [4], F32, 0),), "name"),
+    ],
+)
+def test_corrupt_tensor_infos(tmp_path: Path, infos: tuple[bytes, ...], detail: str) -> None:
+    path = _hand_made(tmp_path, tensor_infos=infos)
+    assert detail in expect_error(path, "corrupt")
+
+
+def test_hand_made_file_with_valid_tensors(tmp_path: Path) -> None:
+    infos = (raw_tensor_info("a", [4], F32, 0), raw_tensor_info("b", [8], F32, 32))
+    path = _hand_made(tmp_path, tensor_infos=infos)
+    info = read_gguf_info(path)
+    assert info.tensor_count == 2
+    assert info.expected_size == info.file_size  # 64 bytes of data after the header
+
+
+def test_messages_escape_hostile_file_names(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "bad\nname\u202e.gguf", architecture="nope")
+    with pytest.raises(ModelFileError) as caught:
+        check_model_file(path)
+    assert "\n" not in caught.value.message
+    assert "bad\\nname\\u202e.gguf" in caught.value.message
+
+
+# --- hostile chat templates -----------------------------------------------------------------
+
+HOSTILE_TEMPLATE = (
+    "{% for i in range(10**12) %}{{ i }}{% endfor %}"
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+    "{{ cycler.__init__.__globals__.os.popen('id').read() }}\n\r\0\u202e<script>"
+    "{{ messages[0]['content'] * 999999999 }}"
+)
+
+
+def test_hostile_chat_template_round_trips_as_a_string(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "hostile.gguf", chat_template=HOSTILE_TEMPLATE)
+    info = check_model_file(path, available_memory=PLENTY)
+    assert info.chat_template == HOSTILE_TEMPLATE
+    assert type(info.chat_template) is str
+    assert not any("chat_template" in key for key in info.metadata)
+
+
+def test_large_chat_template_round_trips(tmp_path: Path) -> None:
+    template = "{# " + "x" * (3 << 20) + " #}{{ messages }}"  # above the 1 MiB string cap
+    path = write_gguf(tmp_path / "big template.gguf", chat_template=template)
+    assert read_gguf_info(path).chat_template == template
+
+
+def test_invalid_utf8_is_replaced(tmp_path: Path) -> None:
+    path = _hand_made(tmp_path, raw_kv("tokenizer.chat_template", STRING, raw_string(b"\xff{{x}}")))
+    assert read_gguf_info(path).chat_template == "\ufffd{{x}}"
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+
+def test_metadata_is_small_and_read_only(tmp_path: Path) -> None:
+    path = write_gguf(
+        tmp_path / "meta.gguf",
+        name="n" * 5000,
+        extra_kv={"general.description": "d" * 5000, "general.tags": ["a", "b"]},
+    )
+    info = read_gguf_info(path)
+    assert info.name == "n" * 256
+    assert info.metadata["general.description"] == "d" * 256
+    assert "general.tags" not in info.metadata  # string arrays are never kept
+    assert "tokenizer.ggml.scores" not in info.metadata
+    assert info.metadata["llama.block_count"] == 1
+    with pytest.raises(TypeError):
+        info.metadata["x"] = 1  # type: ignore[index]
+    assert hash(info)  # usable as a cache key
+
+
+def test_bos_eos_out_of_range_are_none(tmp_path: Path) -> None:
+    path = write_gguf(
+        tmp_path / "ids.gguf",
+        extra_kv={"tokenizer.ggml.bos_token_id": 10**6, "tokenizer.ggml.eos_token_id": 5},
+    )
+    info = read_gguf_info(path)
+    assert info.bos_token is None
+    assert info.eos_token == "!"
+
+
+def test_error_type_contract() -> None:
+    error = ModelFileError("corrupt", "a.gguf is damaged:\nline two")
+    assert error.kind == "corrupt"
+    assert str(error) == error.message == "a.gguf is damaged:\\nline two"
+    assert isinstance(error, Exception)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.kind, copy.message) == (error.kind, error.message)
+
+
+def test_non_path_argument() -> None:
+    with pytest.raises(ModelFileError) as caught:
+        read_gguf_info(12345)  # type: ignore[arg-type]
+    assert caught.value.kind == "unreadable"
+
+
+# --- tables copied from llama.cpp -------------------------------------------------------------
+
+
+def test_tables_agree_with_the_gguf_package() -> None:
+    blocks = gguf_info._GGML_BLOCKS
+    for ggml_type, sizes in gguf.GGML_QUANT_SIZES.items():
+        assert blocks[int(ggml_type)] == sizes, ggml_type.name
+    value_types = {int(t) for t in gguf.GGUFValueType}
+    assert set(gguf_info._SCALAR_FORMATS) | {STRING, ARRAY} == value_types
+    for file_type in gguf.LlamaFileType:
+        if file_type is gguf.LlamaFileType.GUESSED:
+            continue
+        expected = file_type.name.removeprefix("MOSTLY_").removeprefix("ALL_")
+        assert gguf_info._FILE_TYPES[int(file_type)] == expected
+
+
+def test_supported_architectures() -> None:
+    assert {"llama", "gemma3", "qwen2", "phi3", "mistral3"} <= SUPPORTED_ARCHITECTURES
+    assert "clip" not in SUPPORTED_ARCHITECTURES
+    assert all(name == name.strip() and name.isascii() for name in SUPPORTED_ARCHITECTURES)
+
+
+def test_importing_the_reader_is_light() -> None:
+    code = (
+        "import sys, llmos_desktop.core.models.gguf_info as m; "
+        "bad = {'numpy', 'gguf', 'psutil', 'PySide6'} & set(sys.modules); "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def expect_bounded_error(
+    path: Path, kind: str | tuple[str, ...], *, seconds: float = 1.0, megabytes: int = 32
+) -> str:
+    """expect_error, also asserting that it is quick and allocates little.
+
+    Timed and traced in separate runs: tracemalloc slows the vocabulary walk ~10x.
+    """
+    start = time.perf_counter()
+    message = expect_error(path, kind)
+    elapsed = time.perf_counter() - start
+    assert elapsed < seconds, f"took {elapsed:.2f} s"
+    tracemalloc.start()
+    try:
+        expect_error(path, kind)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < megabytes << 20, f"peak {peak / 1e6:.1f} MB"
+    return message
