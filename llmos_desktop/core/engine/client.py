@@ -6,6 +6,7 @@ is exercised by every click. Uses httpx (async, HTTP/1.1 keep-alive) and httpx-s
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,9 @@ class EngineClient:
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=5.0),
             trust_env=False,  # a system proxy must never see loopback traffic or the token
+            # Plain http needs no TLS context; building one from certifi costs ~50-100 ms,
+            # which would stall the GUI loop at every engine (re)start.
+            verify=self.base_url.startswith("https:"),
         )
 
     async def aclose(self) -> None:
@@ -95,14 +99,17 @@ class EngineClient:
                 response = source.response
                 if response.status_code >= 400:
                     raise _error_from(response, await response.aread())
-                async for event in source.aiter_sse():
-                    if event.data == "[DONE]":
-                        return
-                    data = json.loads(event.data)
-                    if "error" in data:
-                        error = data["error"]
-                        raise EngineAPIError(str(error.get("message")), code=error.get("code"))
-                    yield data
+                # aclosing: leaving at [DONE] must close the generator chain now, not
+                # whenever the garbage collector finds it (qasync has no asyncgen hooks).
+                async with contextlib.aclosing(source.aiter_sse()) as events:
+                    async for event in events:
+                        if event.data == "[DONE]":
+                            return
+                        data = json.loads(event.data)
+                        if "error" in data:
+                            error = data["error"]
+                            raise EngineAPIError(str(error.get("message")), code=error.get("code"))
+                        yield data
         except httpx.TransportError as exc:
             raise EngineConnectionError(f"The engine connection was lost: {exc}") from exc
 

@@ -385,12 +385,15 @@ class EngineRuntime:
 
     @staticmethod
     def tokenize(llm: Any, text: str) -> list[int]:
-        data = text.encode("utf-8")
-        tokens: list[int] = llm.tokenize(data, add_bos=True, special=True)
-        # Templates usually print the BOS token themselves; do not double it.
+        import llama_cpp
+
+        tokens: list[int] = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        # Templates usually print the BOS token themselves; add it only when missing and
+        # the model wants one (never twice).
         bos = llm.token_bos()
-        if len(tokens) >= 2 and tokens[0] == bos and tokens[1] == bos:
-            tokens = tokens[1:]
+        wants_bos = bool(llama_cpp.llama_vocab_get_add_bos(llm._model.vocab))
+        if wants_bos and bos >= 0 and (not tokens or tokens[0] != bos):
+            tokens = [bos, *tokens]
         return tokens
 
     # --- generation (worker thread) ---------------------------------------------------

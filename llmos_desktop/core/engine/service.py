@@ -45,6 +45,9 @@ class Engine:
     def __init__(self, supervisor: EngineSupervisor) -> None:
         self.supervisor = supervisor
         self.loaded: LoadSpec | None = None
+        # The engine process that holds ``loaded``. Comparing pids (rather than remembering
+        # "we just restarted") survives a task cancelled in the middle of a restart.
+        self._loaded_in_pid: int | None = None
         self._client: EngineClient | None = None
         self._lock: asyncio.Lock | None = None
 
@@ -56,7 +59,10 @@ class Engine:
         return await asyncio.get_running_loop().run_in_executor(None, func, *args)
 
     async def ensure_ready(
-        self, on_progress: Callable[[dict[str, Any]], None] | None = None
+        self,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        reload_last: bool = True,
     ) -> EngineClient:
         """A client of a live engine; restarts a dead one and reloads its last model."""
         if self._lock is None:
@@ -71,9 +77,11 @@ class Engine:
                     await self._client.aclose()
                 self._client = EngineClient(endpoint.base_url, endpoint.token)
             client = self._client
-            if started and self.loaded is not None:
+            if reload_last and self.loaded is not None and self._loaded_in_pid != endpoint.pid:
                 spec = self.loaded
                 async for event in self._load_events(client, spec):
+                    if event.get("type") == "loaded":
+                        self._loaded_in_pid = endpoint.pid
                     if on_progress is not None:
                         on_progress(event)
             return client
@@ -89,11 +97,17 @@ class Engine:
         )
 
     async def load(self, spec: LoadSpec) -> AsyncIterator[dict[str, Any]]:
-        client = await self.ensure_ready()
+        # Loading replaces the engine's model (it unloads first), so there is no "last model"
+        # to restore if this load fails, and no point reloading the old one before it.
+        self.loaded = None
+        self._loaded_in_pid = None
+        client = await self.ensure_ready(reload_last=False)
+        pid = self.supervisor.pid
         try:
             async for event in self._load_events(client, spec):
                 if event.get("type") == "loaded":
                     self.loaded = spec
+                    self._loaded_in_pid = pid
                 yield event
         except EngineConnectionError as exc:
             raise await self._died(exc) from exc

@@ -177,6 +177,7 @@ class EngineSupervisor:
         threading.Thread(target=read, name="engine-ready", daemon=True).start()
         if not done.wait(self.ready_timeout):
             self._kill(proc)
+            _close_pipes(proc)
             failure = EngineFailure(
                 "timeout",
                 f"The engine did not become ready within {self.ready_timeout:.0f} s.",
@@ -187,6 +188,7 @@ class EngineSupervisor:
             raise EngineStartError(failure)
         if "port" not in result:
             code = proc.wait(timeout=10)
+            _close_pipes(proc)
             failure = describe_exit(code, self.log_tail())
             failure = EngineFailure(
                 "failed_to_start",

@@ -1,0 +1,134 @@
+"""Composition root: builds the services, the window and the one event loop (qasync's).
+
+Nothing heavy is imported here (no llama_cpp, fastapi, huggingface_hub, numpy, gguf):
+the engine process starts lazily on the first model load, so the window paints fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from llmos_desktop.core.engine.service import Engine
+from llmos_desktop.core.engine.supervisor import EngineSupervisor
+from llmos_desktop.core.paths import AppPaths, app_paths
+from llmos_desktop.core.settings import Settings, load_settings
+from llmos_desktop.ui.main_window import MainWindow
+
+APPLICATION_NAME = "LLMOS Desktop"
+ORGANIZATION_NAME = "LLMOS"
+
+
+@contextlib.contextmanager
+def asyncgen_hooks(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """Install asyncio's async-generator hooks for ``loop`` while the block runs.
+
+    asyncio's own run_forever installs them; qasync 0.28's does not. Without them an
+    async generator left suspended (httpx/httpcore streams, httpx-sse's aiter_sse after
+    an early return) is finalised by the garbage collector *synchronously, wherever GC
+    happens to run*: its cleanup awaits run outside any task, anyio cancel scopes break
+    and httpcore's connection lock can stay taken, after which the next request hangs.
+    With the hooks the loop closes such generators in a task of their own, as asyncio does.
+    """
+    if not isinstance(loop, asyncio.BaseEventLoop):
+        yield
+        return
+    old = sys.get_asyncgen_hooks()
+    # BaseEventLoop's own (private, but unchanged since 3.6) pair, as its run_forever uses.
+    sys.set_asyncgen_hooks(
+        firstiter=loop._asyncgen_firstiter_hook,
+        finalizer=loop._asyncgen_finalizer_hook,
+    )
+    try:
+        yield
+    finally:
+        sys.set_asyncgen_hooks(*old)
+
+
+def build_engine(paths: AppPaths, settings: Settings) -> Engine:
+    supervisor = EngineSupervisor(
+        log_path=paths.engine_log, cache_bytes=settings.prompt_cache_mb * 1024 * 1024
+    )
+    return Engine(supervisor)
+
+
+def build_window(
+    *,
+    paths: AppPaths | None = None,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+) -> MainWindow:
+    """The window with its services, not shown, no loop run (tests call this directly).
+
+    Needs a QApplication; the engine process is not started.
+    """
+    if paths is None:
+        paths = app_paths().ensure()
+    if settings is None:
+        settings = load_settings(paths.settings_file)
+    if engine is None:
+        engine = build_engine(paths, settings)
+    window = MainWindow(engine=engine, settings=settings, paths=paths)
+    # The supervisor calls this from its watcher thread; a signal emit is queued to the GUI.
+    engine.supervisor.on_exit = window.engine_exited.emit
+    return window
+
+
+async def close_window(window: MainWindow) -> None:
+    """Stop the window's tasks, then the engine process, so no orphan is left."""
+    await window.shutdown()
+    window.engine.supervisor.on_exit = None
+    await window.engine.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import qasync  # after PySide6, so qasync binds to it and not to another Qt binding
+
+    app = QApplication.instance() or QApplication(list(sys.argv if argv is None else argv))
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APPLICATION_NAME)
+    app.setOrganizationName(ORGANIZATION_NAME)
+    # The loop below ends when the window's close is handled (engine stopped first),
+    # not when Qt sees the last window go.
+    app.setQuitOnLastWindowClosed(False)
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    window = build_window()
+    closed = asyncio.Event()
+    window.closed.connect(closed.set)
+
+    # Ctrl+C in a terminal closes the window cleanly; the timer lets Python see the signal.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    heartbeat = QTimer()
+    heartbeat.start(250)
+    heartbeat.timeout.connect(lambda: None)
+
+    async def run() -> None:
+        await closed.wait()
+        await close_window(window)
+
+    window.show()
+    with loop, asyncgen_hooks(loop):
+        main_task = loop.create_task(run())
+        try:
+            loop.run_until_complete(main_task)
+        except RuntimeError:
+            if main_task.done():
+                raise
+            # Qt quit on its own (session end) before the window was closed: still stop
+            # the engine before leaving.
+            closed.set()
+            loop.run_until_complete(main_task)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
