@@ -87,19 +87,28 @@ async def close_window(window: MainWindow) -> None:
     await window.engine.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def create_application(argv: Sequence[str]) -> tuple[QApplication, asyncio.AbstractEventLoop]:
+    """The QApplication (names, icon, desktop entry) and the one qasync loop on it."""
     import qasync  # after PySide6, so qasync binds to it and not to another Qt binding
 
-    app = QApplication.instance() or QApplication(list(sys.argv if argv is None else argv))
+    from llmos_desktop.resources import app_icon
+
+    app = QApplication.instance() or QApplication(list(argv))
     assert isinstance(app, QApplication)
     app.setApplicationName(APPLICATION_NAME)
     app.setOrganizationName(ORGANIZATION_NAME)
-    # The loop below ends when the window's close is handled (engine stopped first),
-    # not when Qt sees the last window go.
+    app.setDesktopFileName("llmos-desktop")  # lets Wayland docks match the .desktop entry
+    app.setWindowIcon(app_icon())
+    # The loop ends when the window's close is handled (engine stopped first), not when
+    # Qt sees the last window go.
     app.setQuitOnLastWindowClosed(False)
-
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    return app, loop
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _app, loop = create_application(sys.argv if argv is None else argv)
     window = build_window()
     closed = asyncio.Event()
     window.closed.connect(closed.set)

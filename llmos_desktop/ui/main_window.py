@@ -6,6 +6,7 @@ placeholders that later issues replace with ui/models/ and ui/store/ pages.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -115,6 +116,11 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
         self.addAction(quit_action)
+        self.about_action = QAction(self.tr("About LLMOS Desktop…"), self)
+        self.about_action.triggered.connect(self._on_about_action_triggered)
+        help_menu = self.menuBar().addMenu(self.tr("Help"))
+        help_menu.addAction(self.about_action)
+        self._about_task: asyncio.Future[None] | None = None
 
         self.chat_page.engine_state_changed.connect(self._on_chat_page_engine_state_changed)
         self.chat_page.reply_finished.connect(self._on_chat_page_reply_finished)
@@ -139,6 +145,24 @@ class MainWindow(QMainWindow):
 
     def _on_chat_page_reply_finished(self, result: ChatResult) -> None:
         self.speed_label.setText(self._speed_text(result.timings))
+
+    def _on_about_action_triggered(self) -> None:
+        if self._about_task is None or self._about_task.done():
+            self._about_task = asyncio.ensure_future(self._show_about())
+
+    async def _show_about(self) -> None:
+        from llmos_desktop.ui.about_dialog import AboutDialog
+
+        backend = self.tr("engine not started")
+        # Ask a running engine only: About must not start one.
+        if self.engine.supervisor.running:
+            try:
+                backend = str((await self.engine.status()).get("backend", backend))
+            except Exception as exc:  # the dialog still opens; it just says why
+                backend = self.tr("unknown ({error})").format(error=exc)
+        dialog = AboutDialog(backend=backend, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
 
     def _on_engine_exited(self, failure: EngineFailure) -> None:
         self.chat_page.show_engine_failure(failure)

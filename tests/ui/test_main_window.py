@@ -19,8 +19,10 @@ from pathlib import Path
 import psutil
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
+import llmos_desktop
 from llmos_desktop.app import build_window, close_window
 from llmos_desktop.core.paths import app_paths
 from llmos_desktop.core.settings import Settings, load_settings
@@ -315,3 +317,30 @@ def test_quick_stream_stop_cycles_keep_the_loop_alive(chat: MainWindow, qtbot: Q
     assert task.exception() is None
     assert page.banner.text() == ""
     assert chat.engine.supervisor.running
+
+
+def test_help_about_opens_without_starting_an_engine(
+    fresh_window: MainWindow, qtbot: QtBot
+) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from llmos_desktop.ui.about_dialog import AboutDialog
+
+    fresh_window.about_action.trigger()
+
+    def dialog() -> AboutDialog | None:
+        found = [
+            w
+            for w in QApplication.topLevelWidgets()
+            if isinstance(w, AboutDialog) and w.isVisible()
+        ]
+        return found[0] if found else None
+
+    qtbot.waitUntil(lambda: dialog() is not None, timeout=5000)
+    about = dialog()
+    assert about is not None
+    text = " ".join(label.text() for label in about.findChildren(QLabel))
+    assert llmos_desktop.__version__ in text
+    assert "engine not started" in text
+    assert not fresh_window.engine.supervisor.running
+    about.close()

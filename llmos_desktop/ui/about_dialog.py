@@ -1,0 +1,145 @@
+"""The About dialog: version, engine backend, and the licences of what the app bundles.
+
+Everything shown is plain text (no rich text, no links rendered as HTML). Qt and PySide6
+are LGPL: the dialog says so and where their source is, as the licence asks. The full
+licence texts ship in the installed app's ``licenses`` folder (build.spec collects them).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import Qt, qVersion
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from llmos_desktop import __version__
+from llmos_desktop.resources import app_icon
+
+QT_SOURCE_URL = "https://download.qt.io/official_releases/qt/"
+PYSIDE_SOURCE_URL = "https://download.qt.io/official_releases/QtForPython/pyside6/"
+
+
+def licenses_folder() -> Path | None:
+    """Where the installed app keeps the licence texts; None when running from source."""
+    meipass = getattr(sys, "_MEIPASS", None)
+    if getattr(sys, "frozen", False) and meipass:
+        folder = Path(meipass) / "licenses"
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def _llama_cpp_python_version() -> str:
+    """From package metadata, so the GUI never imports llama_cpp (it loads native code)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("llama_cpp_python")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def licence_text() -> str:
+    """The component list with licences, as plain text (also used by tests)."""
+    llama_version = _llama_cpp_python_version()
+    python_version = ".".join(str(p) for p in sys.version_info[:3])
+    folder = licenses_folder()
+    where = (
+        f"The full licence texts are in {folder}."
+        if folder is not None
+        else "Each component's licence text comes with its Python package."
+    )
+    return "\n".join(
+        [
+            f"LLMOS Desktop {__version__}: MIT licence.",
+            "",
+            "Bundled components and their licences:",
+            "",
+            f"Qt {qVersion()} and PySide6 {pyside_version} (Qt for Python): GNU LGPL v3.",
+            "  LLMOS Desktop uses them unmodified and dynamically linked; you may replace",
+            "  them with your own build. Source code:",
+            f"    Qt: {QT_SOURCE_URL}",
+            f"    PySide6: {PYSIDE_SOURCE_URL}",
+            "",
+            "llama.cpp and ggml (the inference engine): MIT licence.",
+            "  https://github.com/ggml-org/llama.cpp",
+            f"{('llama-cpp-python ' + llama_version).strip()}: MIT licence.",
+            "  https://github.com/abetlen/llama-cpp-python",
+            f"Python {python_version}: Python Software Foundation licence.",
+            "",
+            "Others: FastAPI, pydantic, anyio, h11, platformdirs, httpx-sse, httptools",
+            "and PyYAML (MIT); uvloop (MIT or Apache 2.0); Starlette, uvicorn, httpx,",
+            "sse-starlette, Jinja2, MarkupSafe, psutil, qasync and NumPy (BSD), with",
+            "OpenBLAS inside NumPy (BSD) and its Fortran runtime (GPL v3 with the GCC",
+            "runtime library exception); huggingface_hub and hf-xet (Apache 2.0);",
+            "certifi (MPL 2.0); tqdm (MPL 2.0 and MIT); OpenSSL (Apache 2.0);",
+            "SQLite (public domain).",
+            "",
+            where,
+        ]
+    )
+
+
+class AboutDialog(QDialog):
+    """``AboutDialog(backend="CPU")``: ``backend`` is what the engine reports (or "not started")."""
+
+    def __init__(self, *, backend: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("About LLMOS Desktop"))
+        self.setWindowIcon(app_icon())
+        self.setMinimumSize(620, 480)
+
+        icon = QLabel(self)
+        icon.setPixmap(app_icon().pixmap(64, 64))
+        icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.title_label = QLabel(self.tr("LLMOS Desktop {version}").format(version=__version__))
+        self.title_label.setObjectName("aboutTitle")
+        font = self.title_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.title_label.setFont(font)
+        self.backend_label = QLabel(self.tr("Engine backend: {backend}").format(backend=backend))
+        self.backend_label.setObjectName("aboutBackend")
+        summary = QLabel(
+            self.tr("Local large language models in one window, with an OpenAI-compatible API.")
+        )
+        summary.setWordWrap(True)
+        for label in (self.title_label, self.backend_label, summary):
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        heading = QVBoxLayout()
+        heading.setSpacing(4)
+        heading.addWidget(self.title_label)
+        heading.addWidget(self.backend_label)
+        heading.addWidget(summary)
+        heading.addStretch(1)
+        top = QHBoxLayout()
+        top.setSpacing(16)
+        top.addWidget(icon)
+        top.addLayout(heading, 1)
+
+        self.licences = QPlainTextEdit(self)
+        self.licences.setObjectName("aboutLicences")
+        self.licences.setReadOnly(True)
+        self.licences.setPlainText(licence_text())
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        buttons.accepted.connect(self.accept)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(QLabel(self.tr("Licences")))
+        layout.addWidget(self.licences, 1)
+        layout.addWidget(buttons)

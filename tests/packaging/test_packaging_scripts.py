@@ -1,0 +1,158 @@
+"""The packaging scripts' own logic: Qt pruning, versions, the llama build check, files."""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import json
+import plistlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.packaging.conftest import PACKAGING, ROOT, load_script
+
+bundle_layout = load_script("bundle_layout.py", "bundle_layout")
+build = load_script("build.py", "llmos_packaging_build")
+make_deb = load_script("linux/make_deb.py", "llmos_packaging_make_deb")
+
+
+@pytest.mark.parametrize(
+    ("dest", "kept"),
+    [
+        ("PySide6/Qt/plugins/platforms/libqxcb.so", True),
+        ("PySide6/Qt/plugins/platforms/libqoffscreen.so", True),
+        ("PySide6/plugins/platforms/qwindows.dll", True),
+        ("PySide6/Qt/plugins/platforms/libqvnc.so", False),
+        ("PySide6/Qt/plugins/platformthemes/libqgtk3.so", False),
+        ("PySide6/Qt/plugins/imageformats/libqsvg.so", True),
+        ("PySide6/Qt/plugins/imageformats/libqpdf.so", False),
+        ("PySide6/Qt/plugins/sqldrivers/libqsqlite.so", False),
+        ("PySide6/Qt/plugins/iconengines/libqsvgicon.so", True),
+        ("PySide6/Qt/translations/qtbase_zh_CN.qm", True),
+        ("PySide6/Qt/translations/qtbase_de.qm", False),
+        ("PySide6/Qt/lib/libQt6Widgets.so.6", True),
+        ("numpy/_core/_multiarray_umath.so", True),
+    ],
+)
+def test_qt_pruning(dest: str, kept: bool) -> None:
+    assert bundle_layout.keep_qt_file(dest) is kept
+
+
+def test_hook_filter_and_system_libraries() -> None:
+    pairs = [
+        ("/x/PySide6/Qt/plugins/platforms/libqxcb.so", "PySide6/Qt/plugins/platforms"),
+        ("/x/PySide6/Qt/plugins/platforms/libqeglfs.so", "PySide6/Qt/plugins/platforms"),
+        ("C:\\x\\PySide6\\plugins\\platforms\\qwindows.dll", "PySide6\\plugins\\platforms"),
+    ]
+    assert [s for s, _ in bundle_layout.filter_hook_files(pairs)] == [pairs[0][0], pairs[2][0]]
+    assert not bundle_layout.keep_bundle_file("libstdc++.so.6", "linux")
+    assert bundle_layout.keep_bundle_file("libstdc++.so.6", "darwin")
+
+
+def test_llama_cpp_hook_is_shipped() -> None:
+    hook = (PACKAGING / "pyinstaller-hooks" / "hook-llama_cpp.py").read_text("utf-8")
+    assert 'collect_dynamic_libs("llama_cpp")' in hook
+    spec = (ROOT / "build.spec").read_text("utf-8")
+    assert "pyinstaller-hooks" in spec
+    assert "--engine-child" in spec  # documented; the supervisor adds the flag itself
+
+
+@pytest.mark.parametrize(
+    ("pep440", "debian"),
+    [
+        ("0.1.0", "0.1.0"),
+        ("1.0rc1", "1.0~rc1"),
+        ("0.2.0.dev3", "0.2.0~dev3"),
+        ("0.0.0+unknown", "0.0.0+unknown"),
+    ],
+)
+def test_debian_version(pep440: str, debian: str) -> None:
+    assert make_deb.debian_version(pep440) == debian
+
+
+def test_required_versions_read_from_elf_strings(tmp_path: Path) -> None:
+    (tmp_path / "a.so").write_bytes(b"\x7fELF....GLIBC_2.17\x00GLIBC_2.34\x00GLIBCXX_3.4.29\x00")
+    (tmp_path / "b.txt").write_bytes(b"GLIBC_2.99\x00")  # not an ELF file
+    assert make_deb.required_versions(tmp_path) == ("2.34", "11")
+
+
+def test_portable_flag_detection() -> None:
+    assert build._is_portable("-DGGML_NATIVE=off")
+    assert build._is_portable("-DGGML_CUDA=on -DGGML_NATIVE=OFF")
+    assert not build._is_portable("-DGGML_CUDA=on")
+    assert not build._is_portable("-DGGML_NATIVE=on")
+    assert build._is_portable(build.portable_cmake_args())
+
+
+def test_release_build_refuses_an_unrecorded_llama(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = {"version": "0.3.36", "system_info": "CPU : AVX2 = 1 | AVX512 = 1 |"}
+    monkeypatch.setattr(build, "llama_build_info", lambda: info)
+    monkeypatch.setattr(build, "llama_digest", lambda: "digest-now")
+    monkeypatch.setattr(build, "MARKER", tmp_path / "marker.json")
+    with pytest.raises(SystemExit, match=r"refusing a --release build.*AVX512"):
+        build.check_llama(release=True)
+    assert "NOT verified portable" in build.check_llama(release=False)
+    assert "illegal instruction" in capsys.readouterr().err
+
+    build.MARKER.write_text(json.dumps({"cmake_args": "-DGGML_NATIVE=off", "digest": "old"}))
+    with pytest.raises(SystemExit):  # llama-cpp-python was reinstalled since the record
+        build.check_llama(release=True)
+    build.MARKER.write_text(json.dumps({"cmake_args": "-DGGML_NATIVE=off", "digest": "digest-now"}))
+    assert "GGML_NATIVE=off" in build.check_llama(release=True)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_duplicate_llama_libraries_become_symlinks(tmp_path: Path) -> None:
+    lib = tmp_path / "_internal" / "llama_cpp" / "lib"
+    lib.mkdir(parents=True)
+    (lib / "libllama.so").write_bytes(b"same")
+    (lib / "libllama.so.0").write_bytes(b"same")
+    (lib / "libggml.so").write_bytes(b"other")
+    assert build.link_duplicate_libraries(tmp_path) == 4
+    assert (lib / "libllama.so").is_symlink()
+    assert (lib / "libllama.so").resolve() == (lib / "libllama.so.0").resolve()
+    assert (
+        hashlib.sha256((lib / "libllama.so").read_bytes()).digest()
+        == hashlib.sha256(b"same").digest()
+    )
+    assert not (lib / "libggml.so").is_symlink()
+
+
+def test_desktop_entry() -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(PACKAGING / "linux" / "llmos-desktop.desktop", encoding="utf-8")
+    entry = parser["Desktop Entry"]
+    assert entry["Type"] == "Application"
+    assert entry["Exec"].split()[0] == bundle_layout.GUI_NAME
+    assert entry["Icon"] == "llmos-desktop"
+    assert entry["Terminal"] == "false"
+    assert entry["Categories"].endswith(";")
+
+
+def test_windows_and_macos_recipes_name_real_files() -> None:
+    iss = (PACKAGING / "windows" / "llmos-desktop.iss").read_text("utf-8")
+    assert "PrivilegesRequired=lowest" in iss
+    icon = re.search(r"^SetupIconFile=(.+)$", iss, re.MULTILINE)
+    assert icon is not None
+    assert (PACKAGING / "windows" / icon[1].replace("\\", "/")).resolve().is_file()
+    plistlib.loads((PACKAGING / "macos" / "entitlements.plist").read_bytes())
+    spec = (ROOT / "build.spec").read_text("utf-8")
+    assert '"LSMinimumSystemVersion": MACOS_MINIMUM' in spec
+    assert bundle_layout.BUNDLE_ID == "org.llmos.desktop"
+    assert bundle_layout.MACOS_MINIMUM == "12.0"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX shell scripts")
+def test_shell_scripts_parse() -> None:
+    for script in (
+        PACKAGING / "macos" / "make_dmg.sh",
+        PACKAGING / "linux" / "install-desktop-entry.sh",
+    ):
+        subprocess.run(["sh", "-n", str(script)], check=True)
