@@ -223,6 +223,29 @@ def _timings(result: GenerationResult) -> dict[str, Any]:
     }
 
 
+def _choice(**fields: Any) -> dict[str, Any]:
+    return {"index": 0, **fields, "logprobs": None}
+
+
+@dataclass(frozen=True)
+class _Envelope:
+    """The fields every completion object and chunk of one request share."""
+
+    ident: str
+    created: int
+    model: str
+
+    def __call__(self, kind: str, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        return {
+            "id": self.ident,
+            "object": kind,
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+            **extra,
+        }
+
+
 def _finish(reason: str) -> str:
     # OpenAI has no "cancelled"; a client that cancelled is gone anyway.
     return "stop" if reason == "cancelled" else reason
@@ -332,41 +355,21 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
         tokens, template_stops = await on_worker(prepare_chat, messages)
         sampling = _sampling(body, template_stops)
-        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        created = int(time.time())
+        envelope = _Envelope(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), model_id)
         job = _Job(runtime, asyncio.get_running_loop())
         if not body.stream:
             result: GenerationResult = await on_worker(job.run, tokens, sampling, False)
-            return {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": created,
-                "model": model_id,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": result.text},
-                        "finish_reason": _finish(result.finish_reason),
-                        "logprobs": None,
-                    }
-                ],
-                "usage": _usage(result),
-                "timings": _timings(result),
-            }
+            message = {"role": "assistant", "content": result.text}
+            return envelope(
+                "chat.completion",
+                [_choice(message=message, finish_reason=_finish(result.finish_reason))],
+                usage=_usage(result),
+                timings=_timings(result),
+            )
 
         def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-            return _dumps(
-                {
-                    "id": completion_id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model_id,
-                    "choices": [
-                        {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-                    ],
-                    **extra,
-                }
-            )
+            choice = _choice(delta=delta, finish_reason=finish)
+            return _dumps(envelope("chat.completion.chunk", [choice], **extra))
 
         async def events() -> AsyncIterator[str]:
             yield chunk({"role": "assistant", "content": ""})
@@ -376,16 +379,7 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
                 elif kind == "done":
                     yield chunk({}, _finish(value.finish_reason), timings=_timings(value))
                     if body.include_usage():
-                        yield _dumps(
-                            {
-                                "id": completion_id,
-                                "object": "chat.completion.chunk",
-                                "created": created,
-                                "model": model_id,
-                                "choices": [],
-                                "usage": _usage(value),
-                            }
-                        )
+                        yield _dumps(envelope("chat.completion.chunk", [], usage=_usage(value)))
                 else:
                     yield _dumps(value)
             yield "[DONE]"
@@ -402,42 +396,21 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
 
         tokens = await on_worker(prepare)
         sampling = _sampling(body)
-        completion_id = f"cmpl-{uuid.uuid4().hex}"
-        created = int(time.time())
+        envelope = _Envelope(f"cmpl-{uuid.uuid4().hex}", int(time.time()), model_id)
         job = _Job(runtime, asyncio.get_running_loop())
         prefix = prompt if (body.echo and isinstance(prompt, str)) else ""
         if not body.stream:
             result: GenerationResult = await on_worker(job.run, tokens, sampling, False)
-            return {
-                "id": completion_id,
-                "object": "text_completion",
-                "created": created,
-                "model": model_id,
-                "choices": [
-                    {
-                        "index": 0,
-                        "text": prefix + result.text,
-                        "finish_reason": _finish(result.finish_reason),
-                        "logprobs": None,
-                    }
-                ],
-                "usage": _usage(result),
-                "timings": _timings(result),
-            }
+            return envelope(
+                "text_completion",
+                [_choice(text=prefix + result.text, finish_reason=_finish(result.finish_reason))],
+                usage=_usage(result),
+                timings=_timings(result),
+            )
 
         def chunk(text: str, finish: str | None = None, **extra: Any) -> str:
-            return _dumps(
-                {
-                    "id": completion_id,
-                    "object": "text_completion",
-                    "created": created,
-                    "model": model_id,
-                    "choices": [
-                        {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
-                    ],
-                    **extra,
-                }
-            )
+            choice = _choice(text=text, finish_reason=finish)
+            return _dumps(envelope("text_completion", [choice], **extra))
 
         async def events() -> AsyncIterator[str]:
             if prefix:
