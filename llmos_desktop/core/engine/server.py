@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -58,7 +58,6 @@ class ServerConfig:
     any_host: bool = False
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 8 * 1024 * 1024
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _error_response(status: int, message: str, type_: str, code: str | None = None) -> JSONResponse:
@@ -345,15 +344,11 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
             data.append({"id": model_id, "object": "model", "created": 0, "owned_by": "local"})
         return {"object": "list", "data": data}
 
-    def prepare_chat(messages: list[dict[str, Any]]) -> tuple[list[int], tuple[str, ...]]:
-        tokens, stops = runtime.chat_prompt(messages)
-        return tokens, stops
-
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(body: ChatCompletionRequest) -> Any:
         model_id = check_model_name(body.model)
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
-        tokens, template_stops = await on_worker(prepare_chat, messages)
+        tokens, template_stops = await on_worker(runtime.chat_prompt, messages)
         sampling = _sampling(body, template_stops)
         envelope = _Envelope(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), model_id)
         job = _Job(runtime, asyncio.get_running_loop())
