@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import codecs
 import contextlib
-import itertools
 import json
 import os
 import random
@@ -124,10 +123,18 @@ def median(values: Sequence[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def gap_rate(times: Sequence[float]) -> float | None:
-    """1 / median gap between consecutive tokens: robust to bursts of other load."""
-    gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
-    return 1.0 / statistics.median(gaps) if gaps else None
+def stream_rate(times: Sequence[float], completion_tokens: int | None) -> float | None:
+    """Tokens/s as a client sees them: tokens after the first chunk / first to last chunk.
+
+    Our engine may gather fast tokens into one chunk, so tokens are counted from the
+    reply's usage (the first chunk carries exactly one token; a test checks it). A server
+    without usage sends one chunk per token, so chunks count tokens there.
+    """
+    n = len(times)
+    if n < 2 or times[-1] <= times[0]:
+        return None
+    tokens = completion_tokens if completion_tokens is not None else n
+    return (tokens - 1) / (times[-1] - times[0])
 
 
 def fmt(value: float | None, digits: int = 2, unit: str = "") -> str:
@@ -269,7 +276,7 @@ def direct_worker(model: str, threads: int) -> int:
         result = {
             "tokens": n,
             "tokens_per_s": (n - 1) / (times[-1] - times[0]) if n > 1 else None,
-            "gap_tokens_per_s": gap_rate(times),
+            "chunks": n,
             "ttft_s": times[0] - t0 if times else None,
             "eos": eos,
             "prompt_tokens": len(tokens),
@@ -326,8 +333,7 @@ class DirectBaseline:
 @dataclass
 class StreamResult:
     ttft_s: float | None  # request sent -> first content chunk
-    tokens_per_s: float | None  # (content chunks - 1) / (t_last_chunk - t_first_chunk)
-    gap_tokens_per_s: float | None  # 1 / median gap between content chunks
+    tokens_per_s: float | None  # (tokens - 1) / (t_last_chunk - t_first_chunk)
     chunks: int
     text: str
     finish: str | None
@@ -391,8 +397,7 @@ class Server:
         n = len(times)
         result = StreamResult(
             ttft_s=times[0] - sent if times else None,
-            tokens_per_s=(n - 1) / (times[-1] - times[0]) if n > 1 else None,
-            gap_tokens_per_s=gap_rate(times),
+            tokens_per_s=stream_rate(times, usage.completion_tokens if usage else None),
             chunks=n,
             text="".join(parts),
             finish=finish,
@@ -455,8 +460,7 @@ class AppClientServer:
         details = out.usage.get("prompt_tokens_details") or {}
         return StreamResult(
             ttft_s=times[0] - sent if times else None,
-            tokens_per_s=(n - 1) / (times[-1] - times[0]) if n > 1 else None,
-            gap_tokens_per_s=gap_rate(times),
+            tokens_per_s=stream_rate(times, out.usage.get("completion_tokens")),
             chunks=n,
             text="".join(parts),
             finish=out.finish_reason,
@@ -616,7 +620,7 @@ def canned_reply(rng: random.Random) -> str:
 class GenRow:
     variant: str
     tokens_per_s: float | None
-    gap_tokens_per_s: float | None
+    chunks: int
     server_tokens_per_s: float | None
     tokens: int
     eos: bool
@@ -655,7 +659,7 @@ def measure_generation(
         return GenRow(
             "direct",
             r["tokens_per_s"],
-            r["gap_tokens_per_s"],
+            r["chunks"],
             r["tokens_per_s"],
             r["tokens"],
             r["eos"],
@@ -674,7 +678,7 @@ def measure_generation(
             return GenRow(
                 target.name,
                 r.tokens_per_s,
-                r.gap_tokens_per_s,
+                r.chunks,
                 r.server_tokens_per_s,
                 tokens,
                 r.finish == "stop",
@@ -892,7 +896,7 @@ def print_generation(all_rows: list[list[GenRow]], max_tokens: int) -> dict[str,
     log("")
     log(f"Generation, {max_tokens} tokens, greedy; medians over {used}")
     log(
-        f"  {'variant':<22} {'tok/s':>7} {'gap tok/s':>9} {'srv tok/s':>9} {'tokens':>6} "
+        f"  {'variant':<22} {'tok/s':>7} {'chunks':>6} {'srv tok/s':>9} {'tokens':>6} "
         f"{'prompt':>6} {'srv CPU':>8} {'srv loop':>8} {'client CPU':>10}"
     )
     for i, name in enumerate(names):
@@ -900,7 +904,7 @@ def print_generation(all_rows: list[list[GenRow]], max_tokens: int) -> dict[str,
         prompt = col[0].prompt_tokens
         log(
             f"  {name:<22} {fmt(median([r.tokens_per_s for r in col]), 2):>7} "
-            f"{fmt(median([r.gap_tokens_per_s for r in col]), 2):>9} "
+            f"{int(median([r.chunks for r in col]) or 0):>6} "
             f"{fmt(median([r.server_tokens_per_s for r in col]), 2):>9} "
             f"{int(median([r.tokens for r in col]) or 0):>6} "
             f"{'n/a' if prompt is None else prompt:>6} "
@@ -909,7 +913,8 @@ def print_generation(all_rows: list[list[GenRow]], max_tokens: int) -> dict[str,
             f"{fmt(median([r.client_cpu_ms_per_token for r in col]), 3):>10}"
         )
     log(
-        "  (tok/s: client-side (chunks-1)/(last-first); gap tok/s: 1/median gap between chunks;"
+        "  (tok/s: client-side (tokens-1)/(last chunk-first chunk), tokens from usage;"
+        " chunks: text chunks received;"
         " srv tok/s: the server's own timings; CPU columns: ms of CPU per token)"
     )
     notes: list[str] = []
@@ -954,9 +959,6 @@ def print_generation(all_rows: list[list[GenRow]], max_tokens: int) -> dict[str,
         "app/direct": ratio(ENGINE_APP, "direct"),
         "peer/direct": ratio(PEER, "direct"),
         "engine server/direct": ratio(ENGINE, "direct", "server_tokens_per_s", "tokens_per_s"),
-        "gap engine/direct": ratio(ENGINE, "direct", "gap_tokens_per_s"),
-        "gap engine/peer": ratio(ENGINE, PEER, "gap_tokens_per_s"),
-        "gap app/direct": ratio(ENGINE_APP, "direct", "gap_tokens_per_s"),
         "noisy": not quiet,
     }
     log("  paired ratios (median of per-rep ratios):")
@@ -966,12 +968,7 @@ def print_generation(all_rows: list[list[GenRow]], max_tokens: int) -> dict[str,
         f"engine with the app's client/direct {fmt(result['app/direct'], 3)}, "
         f"llama_cpp.server/direct {fmt(result['peer/direct'], 3)}"
     )
-    log(
-        f"    from the median gap: engine/direct {fmt(result['gap engine/direct'], 3)}, "
-        f"engine/llama_cpp.server {fmt(result['gap engine/peer'], 3)}, "
-        f"engine with the app's client/direct {fmt(result['gap app/direct'], 3)}; "
-        f"engine's own timings.tokens_per_s/direct {fmt(result['engine server/direct'], 3)}"
-    )
+    log(f"    engine's own timings.tokens_per_s/direct {fmt(result['engine server/direct'], 3)}")
     return result
 
 
@@ -1168,10 +1165,7 @@ def run(settings: Settings, procs: Processes, workdir: Path) -> None:
         f"ratio engine/direct tokens/s: {fmt(engine_direct, 3)} (target >= 0.97) "
         f"{verdict(engine_direct, 0.97, True)}"
     )
-    log(
-        f"  (informational) engine with the app's own client/direct: {fmt(gen['app/direct'], 3)}; "
-        f"median-gap engine/direct: {fmt(gen['gap engine/direct'], 3)}"
-    )
+    log(f"  (informational) engine with the app's own client/direct: {fmt(gen['app/direct'], 3)}")
     peer_text = fmt(engine_peer, 3) if peer is not None else (peer_note or "n/a (skipped)")
     log(
         f"ratio engine/llama_cpp.server tokens/s: {peer_text} (target >= 1.0) "

@@ -41,6 +41,9 @@ class ChatMessage(BaseModel):
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
     include_usage: bool = False
+    # vLLM's extension: usage (tokens so far) in every chunk, so a client can count tokens
+    # even though one chunk may carry several.
+    continuous_usage_stats: bool = False
 
 
 class SamplingFields(BaseModel):
@@ -85,6 +88,9 @@ class SamplingFields(BaseModel):
 
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
+
+    def continuous_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.continuous_usage_stats)
 
 
 class ChatCompletionRequest(SamplingFields):

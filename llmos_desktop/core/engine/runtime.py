@@ -25,7 +25,8 @@ from typing import Any
 from llmos_desktop.core.engine.errors import classify_log
 
 ProgressCallback = Callable[[float, str], None]
-TextCallback = Callable[[str], None]
+# (new text, completion tokens generated so far)
+TextCallback = Callable[[str, int], None]
 
 # Below this many tokens a cached state is not worth the copy.
 _MIN_CACHED_TOKENS = 32
@@ -91,7 +92,7 @@ class Metrics:
 @dataclass
 class _CacheEntry:
     tokens: list[int]
-    state: bytes
+    state: bytearray  # written by llama.cpp in place; never modified afterwards
 
 
 @dataclass
@@ -120,7 +121,7 @@ class PromptCache:
             self.entries.move_to_end(best_key)
         return best, best_len
 
-    def store(self, tokens: list[int], state: bytes) -> None:
+    def store(self, tokens: list[int], state: bytearray) -> None:
         if len(state) > self.capacity_bytes:
             return
         # An entry that is a prefix of the new one is superseded by it.
@@ -445,7 +446,6 @@ class EngineRuntime:
         llm.set_seed(seed)
 
         stops = tuple(s for s in sampling.stop if s)
-        hold = max((len(s) for s in stops), default=1) - 1
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         vocab = llm._model.vocab
         pending = ""
@@ -460,7 +460,7 @@ class EngineRuntime:
             if text:
                 parts.append(text)
                 if on_text is not None:
-                    on_text(text)
+                    on_text(text, n_gen)
 
         # llama.cpp's abort callback reads this request's cancel event, so a Stop
         # interrupts even a long prompt evaluation inside llama_decode.
@@ -495,6 +495,8 @@ class EngineRuntime:
                         pending = ""
                         finish = "stop"
                         break
+                    # Hold back only text that could still become a stop string.
+                    hold = _stop_prefix_len(pending, stops)
                     if len(pending) > hold:
                         emit(pending[: len(pending) - hold])
                         pending = pending[len(pending) - hold :]
@@ -560,11 +562,15 @@ class EngineRuntime:
         size = int(llama_cpp.llama_state_seq_get_size(ctx, 0))
         if size <= 0 or size > self.cache.capacity_bytes:
             return
-        buffer = (ctypes.c_uint8 * size)()
-        written = int(llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0))
+        # llama.cpp writes straight into the bytearray the cache keeps: no copy.
+        state = bytearray(size)
+        view = (ctypes.c_uint8 * size).from_buffer(state)
+        written = int(llama_cpp.llama_state_seq_get_data(ctx, view, size, 0))
+        del view  # releases the export, so the bytearray may be trimmed
         if written <= 0:
             return
-        self.cache.store(llm.input_ids[: llm.n_tokens].tolist(), bytes(buffer)[:written])
+        del state[written:]
+        self.cache.store(llm.input_ids[: llm.n_tokens].tolist(), state)
 
     def _restore_cached_prefix(self, llm: Any, tokens: list[int]) -> None:
         import llama_cpp
@@ -578,7 +584,7 @@ class EngineRuntime:
         ctx = llm._ctx.ctx
         memory = llama_cpp.llama_get_memory(ctx)
         llama_cpp.llama_memory_clear(memory, True)
-        data = (ctypes.c_uint8 * len(entry.state)).from_buffer_copy(entry.state)
+        data = (ctypes.c_uint8 * len(entry.state)).from_buffer(entry.state)
         if int(llama_cpp.llama_state_seq_set_data(ctx, data, len(entry.state), 0)) == 0:
             llama_cpp.llama_memory_clear(memory, True)
             llm.n_tokens = 0
@@ -605,6 +611,17 @@ class EngineRuntime:
 
 
 _NEVER = threading.Event()
+
+
+def _stop_prefix_len(text: str, stops: tuple[str, ...]) -> int:
+    """Length of the longest end of ``text`` that is the start of a stop string."""
+    best = 0
+    for stop in stops:
+        for k in range(min(len(stop) - 1, len(text)), best, -1):
+            if text.endswith(stop[:k]):
+                best = k
+                break
+    return best
 
 
 def _find_stop(text: str, stops: tuple[str, ...]) -> int:

@@ -58,6 +58,10 @@ class ServerConfig:
     any_host: bool = False
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 8 * 1024 * 1024
+    # Streamed text is sent at once when the last chunk is older than this, else gathered
+    # into the next chunk: per-chunk work (JSON, SSE, the client's parsing) then stops
+    # competing with llama.cpp for the CPU when tokens come faster than a person reads.
+    stream_interval_s: float = 0.04
 
 
 def _error_response(status: int, message: str, type_: str, code: str | None = None) -> JSONResponse:
@@ -206,10 +210,16 @@ def _sampling(req: SamplingFields, extra_stops: tuple[str, ...] = ()) -> Samplin
 
 def _usage(result: GenerationResult) -> dict[str, Any]:
     return {
-        "prompt_tokens": result.prompt_tokens,
-        "completion_tokens": result.completion_tokens,
-        "total_tokens": result.prompt_tokens + result.completion_tokens,
+        **_token_counts(result.prompt_tokens, result.completion_tokens),
         "prompt_tokens_details": {"cached_tokens": result.cached_tokens},
+    }
+
+
+def _token_counts(prompt: int, completion: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
     }
 
 
@@ -255,24 +265,50 @@ def _dumps(obj: Any) -> str:
 
 
 class _Job:
-    """One generation on the worker thread, its text pieces delivered to the event loop."""
+    """One generation on the worker thread, its text delivered to the event loop in chunks.
 
-    def __init__(self, runtime: EngineRuntime, loop: asyncio.AbstractEventLoop) -> None:
+    The first text goes out at once; later text is gathered while tokens arrive faster than
+    one chunk per ``interval`` and sent with the next token after it, so no text waits
+    longer than ``interval`` plus one token. The rest goes out before "done" or "error".
+    """
+
+    def __init__(
+        self, runtime: EngineRuntime, loop: asyncio.AbstractEventLoop, interval: float
+    ) -> None:
         self.runtime = runtime
         self.loop = loop
+        self.interval = interval
         self.cancel = threading.Event()
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._parts: list[str] = []
+        self._tokens = 0
+        self._last_sent = -float("inf")
 
     def _put(self, kind: str, value: Any) -> None:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, value))
 
+    def _on_text(self, text: str, tokens: int) -> None:
+        self._parts.append(text)
+        self._tokens = tokens
+        now = time.monotonic()
+        if now - self._last_sent >= self.interval:
+            self._last_sent = now
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._parts:
+            self._put("text", ("".join(self._parts), self._tokens))
+            self._parts.clear()
+
     def run(self, tokens: list[int], sampling: Sampling, stream: bool) -> GenerationResult:
-        on_text = (lambda text: self._put("text", text)) if stream else None
+        on_text = self._on_text if stream else None
         try:
             result = self.runtime.generate(tokens, sampling, self.cancel, on_text)
         except BaseException as exc:
+            self._flush()
             self._put("error", exc)
             raise
+        self._flush()
         self._put("done", result)
         # After the reply is out, so the client does not wait for the copy.
         self.runtime.save_to_cache()
@@ -351,7 +387,7 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
         tokens, template_stops = await on_worker(runtime.chat_prompt, messages)
         sampling = _sampling(body, template_stops)
         envelope = _Envelope(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), model_id)
-        job = _Job(runtime, asyncio.get_running_loop())
+        job = _Job(runtime, asyncio.get_running_loop(), config.stream_interval_s)
         if not body.stream:
             result: GenerationResult = await on_worker(job.run, tokens, sampling, False)
             message = {"role": "assistant", "content": result.text}
@@ -366,11 +402,17 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
             choice = _choice(delta=delta, finish_reason=finish)
             return _dumps(envelope("chat.completion.chunk", [choice], **extra))
 
+        continuous = body.continuous_usage()
+
         async def events() -> AsyncIterator[str]:
             yield chunk({"role": "assistant", "content": ""})
             async for kind, value in _drain(job, tokens, sampling, on_worker):
                 if kind == "text":
-                    yield chunk({"content": value})
+                    text, generated = value
+                    if continuous:
+                        yield chunk({"content": text}, usage=_token_counts(len(tokens), generated))
+                    else:
+                        yield chunk({"content": text})
                 elif kind == "done":
                     yield chunk({}, _finish(value.finish_reason), timings=_timings(value))
                     if body.include_usage():
@@ -392,7 +434,7 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
         tokens = await on_worker(prepare)
         sampling = _sampling(body)
         envelope = _Envelope(f"cmpl-{uuid.uuid4().hex}", int(time.time()), model_id)
-        job = _Job(runtime, asyncio.get_running_loop())
+        job = _Job(runtime, asyncio.get_running_loop(), config.stream_interval_s)
         prefix = prompt if (body.echo and isinstance(prompt, str)) else ""
         if not body.stream:
             result: GenerationResult = await on_worker(job.run, tokens, sampling, False)
@@ -407,12 +449,18 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
             choice = _choice(text=text, finish_reason=finish)
             return _dumps(envelope("text_completion", [choice], **extra))
 
+        continuous = body.continuous_usage()
+
         async def events() -> AsyncIterator[str]:
             if prefix:
                 yield chunk(prefix)
             async for kind, value in _drain(job, tokens, sampling, on_worker):
                 if kind == "text":
-                    yield chunk(value)
+                    text, generated = value
+                    if continuous:
+                        yield chunk(text, usage=_token_counts(len(tokens), generated))
+                    else:
+                        yield chunk(text)
                 elif kind == "done":
                     extra: dict[str, Any] = {"timings": _timings(value)}
                     if body.include_usage():
@@ -507,7 +555,8 @@ async def _drain(
     sampling: Sampling,
     on_worker: Callable[..., Awaitable[Any]],
 ) -> AsyncIterator[tuple[str, Any]]:
-    """Run a generation and yield ("text", str), then ("done", result) or ("error", body).
+    """Run a generation and yield ("text", (text, tokens so far)), then ("done", result) or
+    ("error", body). Text pieces that queued up while the client was slow go out as one.
 
     If the client goes away, sse-starlette cancels this generator; the ``finally`` sets the
     cancel event, which the worker checks after every token and llama.cpp's abort callback
