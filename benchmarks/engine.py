@@ -942,16 +942,27 @@ def print_generation(all_rows: list[list[GenRow]], max_tokens: int) -> dict[str,
     for note in notes:
         log(note)
 
-    def ratio(a: str, b: str, attr_a: str = "tokens_per_s", attr_b: str = "") -> float | None:
+    def ratios(a: str, b: str, attr_a: str = "tokens_per_s", attr_b: str = "") -> list[float]:
         if a not in names or b not in names:
-            return None
+            return []
         ia, ib = names.index(a), names.index(b)
         values = []
         for rep in rows:
             va, vb = getattr(rep[ia], attr_a), getattr(rep[ib], attr_b or attr_a)
             if va and vb:
                 values.append(va / vb)
-        return median(values)
+        return values
+
+    def ratio(a: str, b: str, attr_a: str = "tokens_per_s", attr_b: str = "") -> float | None:
+        return median(ratios(a, b, attr_a, attr_b))
+
+    def spread(a: str, b: str) -> str:
+        """The middle half of the per-rep ratios: how far one run's median can wander."""
+        values = ratios(a, b)
+        if len(values) < 4:
+            return ""
+        low, _, high = statistics.quantiles(values, n=4)
+        return f" (middle half of reps {low:.3f}-{high:.3f})"
 
     result: dict[str, Any] = {
         "engine/direct": ratio(ENGINE, "direct"),
@@ -960,6 +971,8 @@ def print_generation(all_rows: list[list[GenRow]], max_tokens: int) -> dict[str,
         "peer/direct": ratio(PEER, "direct"),
         "engine server/direct": ratio(ENGINE, "direct", "server_tokens_per_s", "tokens_per_s"),
         "noisy": not quiet,
+        "engine/direct spread": spread(ENGINE, "direct"),
+        "app/direct spread": spread(ENGINE_APP, "direct"),
     }
     log("  paired ratios (median of per-rep ratios):")
     log(
@@ -1163,9 +1176,12 @@ def run(settings: Settings, procs: Processes, workdir: Path) -> None:
     )
     log(
         f"ratio engine/direct tokens/s: {fmt(engine_direct, 3)} (target >= 0.97) "
-        f"{verdict(engine_direct, 0.97, True)}"
+        f"{verdict(engine_direct, 0.97, True)}{gen['engine/direct spread']}"
     )
-    log(f"  (informational) engine with the app's own client/direct: {fmt(gen['app/direct'], 3)}")
+    log(
+        f"  (informational) engine with the app's own client/direct: {fmt(gen['app/direct'], 3)}"
+        f"{gen['app/direct spread']}"
+    )
     peer_text = fmt(engine_peer, 3) if peer is not None else (peer_note or "n/a (skipped)")
     log(
         f"ratio engine/llama_cpp.server tokens/s: {peer_text} (target >= 1.0) "

@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1024,
         help="RAM for cached conversation prefixes (default 1024)",
     )
+    serve.add_argument(
+        "--stream-interval-ms",
+        type=int,
+        default=40,
+        help="gather streamed tokens into at most one chunk per this many ms (default 40; "
+        "0: one chunk per token, for clients that count chunks as tokens)",
+    )
     return parser
 
 
@@ -94,6 +101,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port must be between 0 and 65535, not {args.port}")
+    if not 0 <= args.stream_interval_ms <= 1000:
+        raise CliError(
+            f"--stream-interval-ms must be between 0 and 1000, not {args.stream_interval_ms}"
+        )
     loopback = _is_loopback(args.host)
     if not loopback and not args.api_key:
         raise CliError(f"binding to {args.host} (not loopback) requires --api-key")
@@ -157,6 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
         allowed_hosts=allowed,
         any_host=not loopback,  # a LAN server is reached by any name; the key protects it
         cors_origins=tuple(args.cors_origin),
+        stream_interval_s=args.stream_interval_ms / 1000,
     )
     app = create_app(runtime, config)
     shown = f"[{args.host}]" if ":" in args.host else args.host

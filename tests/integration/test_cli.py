@@ -67,6 +67,10 @@ def test_serve_requires_api_key_off_loopback(model_path: Path) -> None:
 
 def test_serve_rejects_bad_numbers(model_path: Path) -> None:
     _assert_one_line_error(_llmos("serve", "--model", str(model_path), "--ctx", "-5"), "ctx")
+    _assert_one_line_error(
+        _llmos("serve", "--model", str(model_path), "--stream-interval-ms", "-1"),
+        "--stream-interval-ms",
+    )
 
 
 @pytest.mark.model
@@ -84,6 +88,8 @@ def test_serve_answers_the_openai_client(model_path: Path) -> None:
         "secret-key",
         "--threads",
         "2",
+        "--stream-interval-ms",
+        "0",
     ]
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -109,6 +115,23 @@ def _check_served(proc: subprocess.Popen[str]) -> None:
             model="gemma-3-270m-q4_k_m", messages=[{"role": "user", "content": "Hi"}], max_tokens=5
         )
         assert reply.choices[0].message.content is not None
+        # --stream-interval-ms 0: one chunk per token, as clients that count chunks expect.
+        chunks = list(
+            client.chat.completions.create(
+                model="x",
+                messages=[{"role": "user", "content": "Count to twenty."}],
+                max_tokens=16,
+                temperature=0,
+                stream=True,
+                stream_options={"include_usage": True, "continuous_usage_stats": True},  # type: ignore[typeddict-unknown-key]
+            )
+        )
+        counts = [
+            c.usage.completion_tokens
+            for c in chunks
+            if c.choices and c.choices[0].delta.content and c.usage is not None
+        ]
+        assert counts and counts == list(range(counts[0], counts[0] + len(counts)))
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=url, api_key="wrong", max_retries=0).models.list()
     finally:
