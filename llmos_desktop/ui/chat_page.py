@@ -105,7 +105,7 @@ class ChatPage(QWidget):
     # --- construction -----------------------------------------------------------------
 
     def _build_widgets(self) -> None:
-        self.model_label = QLabel(self.tr("Model:"), self)
+        self.model_label = QLabel(self.tr("&Model:"), self)
         self.model_picker = QComboBox(self)
         self.model_picker.setObjectName("modelPicker")
         self.model_picker.setSizeAdjustPolicy(
@@ -115,13 +115,13 @@ class ChatPage(QWidget):
         self.model_picker.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.model_picker.setPlaceholderText(self.tr("No model yet — open a GGUF file"))
         self.model_label.setBuddy(self.model_picker)
-        self.open_button = QPushButton(self.tr("Open GGUF…"), self)
+        self.open_button = QPushButton(self.tr("&Open GGUF…"), self)
         self.open_button.setObjectName("openButton")
         self.open_button.clicked.connect(self._on_open_button_clicked)
-        self.load_button = QPushButton(self.tr("Load"), self)
+        self.load_button = QPushButton(self.tr("&Load"), self)
         self.load_button.setObjectName("loadButton")
         self.load_button.clicked.connect(self._on_load_button_clicked)
-        self.new_chat_button = QPushButton(self.tr("New chat"), self)
+        self.new_chat_button = QPushButton(self.tr("&New chat"), self)
         self.new_chat_button.setObjectName("newChatButton")
         self.new_chat_button.setToolTip(self.tr("Clear the conversation (the model stays loaded)"))
         self.new_chat_button.clicked.connect(self._on_new_chat_button_clicked)
@@ -289,6 +289,7 @@ class ChatPage(QWidget):
         self.history.clear()
         self.transcript.clear_transcript()
         self.banner.clear()
+        self.input.setFocus()
 
     def _on_input_submitted(self) -> None:
         self.send_message()
@@ -401,6 +402,7 @@ class ChatPage(QWidget):
         self._show_progress(1.0, self.tr("Loaded"))
         self._settings.remember_model(path)
         self._refresh_model_picker(select=choice)
+        self.input.setFocus()  # ready to type
         self.engine_state_changed.emit(self._ready_text())
         self.model_loaded.emit(status)
         try:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import plistlib
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from tests.packaging.conftest import PACKAGING, ROOT, load_script
 bundle_layout = load_script("bundle_layout.py", "bundle_layout")
 build = load_script("build.py", "llmos_packaging_build")
 make_deb = load_script("linux/make_deb.py", "llmos_packaging_make_deb")
+screenshot = load_script("linux/screenshot.py", "llmos_packaging_screenshot")
 
 
 @pytest.mark.parametrize(
@@ -134,6 +136,28 @@ def test_desktop_entry() -> None:
     assert entry["Icon"] == "llmos-desktop"
     assert entry["Terminal"] == "false"
     assert entry["Categories"].endswith(";")
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
+def test_deb_menu_entry_launches_the_bundled_app(tmp_path: Path) -> None:
+    """The .deb's menu entry (Exec=) leads, through /usr/bin, to the app under /opt."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for name in (bundle_layout.GUI_NAME, bundle_layout.CLI_NAME):
+        (bundle / name).write_text("#!/bin/sh\n", "utf-8")
+        (bundle / name).chmod(0o755)
+    deb = make_deb.build_deb(bundle, "1.2.3", tmp_path / "out", compression="gzip")
+    root = tmp_path / "root"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    command = screenshot.exec_command(root)
+    assert command == [str(root / "opt" / "llmos-desktop" / bundle_layout.GUI_NAME)]
+    fields = subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Package", "Version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Package: llmos-desktop" in fields and "Version: 1.2.3" in fields
 
 
 def test_windows_and_macos_recipes_name_real_files() -> None:

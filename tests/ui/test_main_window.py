@@ -73,6 +73,9 @@ def loaded_window(
         spin_until(task.done, 120, "the model to load")
         task.result()
         assert window.chat_page.model_ready, window.chat_page.banner.text()
+        assert window.focusWidget() is window.chat_page.input, (
+            "after a load, typing goes to the input"
+        )
         yield window
     finally:
         if window.engine.supervisor.pid is not None:
@@ -215,6 +218,7 @@ def test_load_then_streamed_reply(chat: MainWindow, qtbot: QtBot, model_path: Pa
     assert "Ready" in chat.engine_label.text()
     assert chat.engine.supervisor.pid is not None
     assert str(model_path) in load_settings(chat.paths.settings_file).recent_models
+    assert chat.focusWidget() is page.input, "after New chat, typing goes to the input"
 
     page.max_tokens = 24
     task = page.send_message("Hello")
