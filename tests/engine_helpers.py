@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 
 from llmos_desktop.core.engine.supervisor import EngineEndpoint, EngineSupervisor
 
 TEST_CTX = 4096
 TEST_THREADS = 2
+
+
+def counted_stream(client: openai.OpenAI, content: str, **kwargs: Any) -> Iterator[tuple[str, int]]:
+    """Stream a one-message chat; yield (text, completion tokens so far) per text chunk.
+
+    Uses continuous usage (vLLM's extension, which our engine supports): the engine may
+    gather several tokens into one chunk, so chunks alone do not count tokens.
+    """
+    stream = client.chat.completions.create(
+        model="x",
+        messages=[{"role": "user", "content": content}],
+        stream=True,
+        stream_options={"include_usage": True, "continuous_usage_stats": True},  # type: ignore[typeddict-unknown-key]
+        **kwargs,
+    )
+    with stream:
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                assert chunk.usage is not None, "a text chunk without continuous usage"
+                yield chunk.choices[0].delta.content, chunk.usage.completion_tokens
 
 
 def load_model(endpoint: EngineEndpoint, model_path: Path, **extra: Any) -> dict[str, Any]:

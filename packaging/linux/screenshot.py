@@ -60,6 +60,20 @@ def exec_command(root: Path) -> list[str]:
     return [str(candidate), *argv[1:]]
 
 
+def missing_depends(deb: Path) -> list[str]:
+    """Packages the .deb depends on that this system lacks (apt would install them)."""
+    depends = subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True, text=True, check=True
+    ).stdout
+    names = [item.split("|")[0].split("(")[0].strip() for item in depends.split(",")]
+    missing = []
+    for name in filter(None, names):
+        installed = subprocess.run(["dpkg", "-s", name], capture_output=True, check=False)
+        if installed.returncode != 0:
+            missing.append(name)
+    return missing
+
+
 def wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -86,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("Xvfb", "openbox", "xdotool", "dpkg-deb"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is missing: apt-get install xvfb openbox xdotool dpkg")
+    missing = missing_depends(args.deb)
+    if missing:
+        raise SystemExit(f"the package needs these first: apt-get install {' '.join(missing)}")
     from PIL import ImageGrab
 
     processes: list[subprocess.Popen[bytes]] = []

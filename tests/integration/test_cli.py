@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from llmos_desktop import __version__
+from tests.engine_helpers import counted_stream
 from tests.unit.gguf_factory import write_gguf
 
 
@@ -116,20 +117,11 @@ def _check_served(proc: subprocess.Popen[str]) -> None:
         )
         assert reply.choices[0].message.content is not None
         # --stream-interval-ms 0: one chunk per token, as clients that count chunks expect.
-        chunks = list(
-            client.chat.completions.create(
-                model="x",
-                messages=[{"role": "user", "content": "Count to twenty."}],
-                max_tokens=16,
-                temperature=0,
-                stream=True,
-                stream_options={"include_usage": True, "continuous_usage_stats": True},  # type: ignore[typeddict-unknown-key]
-            )
-        )
         counts = [
-            c.usage.completion_tokens
-            for c in chunks
-            if c.choices and c.choices[0].delta.content and c.usage is not None
+            tokens
+            for _text, tokens in counted_stream(
+                client, "Count to twenty.", max_tokens=16, temperature=0
+            )
         ]
         assert counts and counts == list(range(counts[0], counts[0] + len(counts)))
         with pytest.raises(openai.AuthenticationError):

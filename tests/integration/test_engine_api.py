@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from llmos_desktop.core.engine.supervisor import EngineEndpoint
+from tests.engine_helpers import counted_stream
 
 pytestmark = pytest.mark.model
 
@@ -71,27 +72,18 @@ def test_streaming_equals_non_streaming_when_greedy(client: openai.OpenAI) -> No
 
 def test_stream_sends_the_first_token_at_once_and_counts_tokens(client: openai.OpenAI) -> None:
     """Later text may be gathered into fewer chunks; continuous usage says how many tokens."""
-    stream = client.chat.completions.create(
-        model="x",
-        messages=PROMPT,
-        max_tokens=40,
-        temperature=0,
-        stream=True,
-        stream_options={"include_usage": True, "continuous_usage_stats": True},  # type: ignore[typeddict-unknown-key]
-    )
     counts: list[int] = []
     arrivals: list[float] = []
-    final = None
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            assert chunk.usage is not None
-            counts.append(chunk.usage.completion_tokens)
-            arrivals.append(time.monotonic())
-        elif not chunk.choices:
-            final = chunk.usage
-    assert final is not None
+    text = ""
+    for piece, tokens in counted_stream(client, PROMPT[0]["content"], max_tokens=40, temperature=0):
+        text += piece
+        counts.append(tokens)
+        arrivals.append(time.monotonic())
+    whole = client.chat.completions.create(model="x", messages=PROMPT, max_tokens=40, temperature=0)
+    assert text == whole.choices[0].message.content
+    assert whole.usage is not None
     assert counts[0] == 1, "the first token should not wait for later ones"
-    assert counts == sorted(counts) and counts[-1] <= final.completion_tokens
+    assert counts == sorted(counts) and counts[-1] <= whole.usage.completion_tokens
     assert len(counts) > 1 and arrivals[-1] > arrivals[0], "text should stream, not come at the end"
 
 
@@ -179,21 +171,14 @@ def test_client_that_stops_reading_stops_generation(
     session_engine: EngineEndpoint, client: openai.OpenAI
 ) -> None:
     before = _status(session_engine)["requests_served"]
-    stream = client.chat.completions.create(
-        model="x",
-        messages=[{"role": "user", "content": "Tell me a very long story about a dragon."}],
-        max_tokens=2000,
-        temperature=0.8,
-        stream=True,
-        stream_options={"include_usage": True, "continuous_usage_stats": True},  # type: ignore[typeddict-unknown-key]
-    )
     received = 0
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content and chunk.usage is not None:
-            received = chunk.usage.completion_tokens
+    stream = counted_stream(
+        client, "Tell me a very long story about a dragon.", max_tokens=2000, temperature=0.8
+    )
+    for _text, received in stream:
         if received >= 5:
             break
-    stream.close()
+    stream.close()  # closes the HTTP response: the client is gone
     deadline = time.monotonic() + 5
     status = _status(session_engine)
     while status["requests_served"] == before and time.monotonic() < deadline:
