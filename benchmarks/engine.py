@@ -1051,7 +1051,7 @@ def parse_args(argv: Sequence[str]) -> Settings:
         "--reps",
         type=int,
         default=None,
-        help="repetitions of every measure (default: 10 for generation, 3 for the others)",
+        help="repetitions of every measure (default: 20 for generation, 3 for the others)",
     )
     parser.add_argument("--quick", action="store_true", help="a ~1 minute run (fewer, shorter)")
     parser.add_argument("--no-peer", action="store_true", help="skip llama_cpp.server")
@@ -1062,7 +1062,7 @@ def parse_args(argv: Sequence[str]) -> Settings:
     if args.quick:
         settings = Settings(args.threads, 64, 3, 1, 1, 1)
     else:
-        settings = Settings(args.threads, 96, 10, 3, 3, 3)
+        settings = Settings(args.threads, 96, 20, 3, 3, 3)
     if args.max_tokens is not None:
         settings.max_tokens = max(8, args.max_tokens)
     if args.reps is not None:
