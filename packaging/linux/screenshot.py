@@ -88,6 +88,12 @@ def xdotool(*args: str) -> str:
     return result.stdout.strip()
 
 
+def visible_window(name: str) -> str:
+    """The id of a visible window whose title matches the regex ``name``, or ""."""
+    found = xdotool("search", "--onlyvisible", "--name", name)
+    return found.splitlines()[0] if found else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("deb", type=Path)
@@ -113,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Exec line resolved to:", shlex.join(command))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("QT_", "LLMOS_"))}
         env.update(DISPLAY=args.display, LLMOS_HOME=str(Path(tmp) / "home"), LANG="C.UTF-8")
+        os.environ["DISPLAY"] = args.display  # for xdotool and openbox
         try:
             width, height = SCREEN
             processes.append(
@@ -129,39 +136,18 @@ def main(argv: list[str] | None = None) -> int:
                     stderr=subprocess.DEVNULL,
                 )
             )
-            wait_for(
-                "Xvfb",
-                lambda: (
-                    subprocess.run(
-                        ["xdotool", "getmouselocation"], env=env, capture_output=True, check=False
-                    ).returncode
-                    == 0
-                ),
-                20,
-            )
-            os.environ["DISPLAY"] = args.display
+            wait_for("Xvfb", lambda: bool(xdotool("getmouselocation")), 20)
             processes.append(subprocess.Popen(["openbox"], env=env, stderr=subprocess.DEVNULL))
             time.sleep(1)
             app = subprocess.Popen(command, env=env, cwd=tmp)
             processes.append(app)
-            window = ""
-
-            def found() -> bool:
-                nonlocal window
-                window = xdotool("search", "--onlyvisible", "--name", f"^{WINDOW_TITLE}$")
-                return bool(window)
-
-            wait_for("the main window", found, 60)
-            window = window.splitlines()[0]
-            xdotool("windowactivate", "--sync", window)
+            title = f"^{WINDOW_TITLE}$"
+            wait_for("the main window", lambda: bool(visible_window(title)), 60)
+            xdotool("windowactivate", "--sync", visible_window(title))
             time.sleep(1.5)
             if args.model is not None:
                 xdotool("key", "alt+o")  # Open GGUF…
-                wait_for(
-                    "the file dialog",
-                    lambda: bool(xdotool("search", "--onlyvisible", "--name", "Open a GGUF model")),
-                    20,
-                )
+                wait_for("the file dialog", lambda: bool(visible_window("Open a GGUF model")), 20)
                 time.sleep(0.5)
                 xdotool("type", "--delay", "20", str(args.model.resolve()))
                 xdotool("key", "Return")

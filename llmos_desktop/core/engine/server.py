@@ -402,17 +402,12 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
             choice = _choice(delta=delta, finish_reason=finish)
             return _dumps(envelope("chat.completion.chunk", [choice], **extra))
 
-        continuous = body.continuous_usage()
-
         async def events() -> AsyncIterator[str]:
             yield chunk({"role": "assistant", "content": ""})
-            async for kind, value in _drain(job, tokens, sampling, on_worker):
+            async for kind, value in _drain(job, tokens, sampling, on_worker, body):
                 if kind == "text":
-                    text, generated = value
-                    if continuous:
-                        yield chunk({"content": text}, usage=_token_counts(len(tokens), generated))
-                    else:
-                        yield chunk({"content": text})
+                    text, extra = value
+                    yield chunk({"content": text}, **extra)
                 elif kind == "done":
                     yield chunk({}, _finish(value.finish_reason), timings=_timings(value))
                     if body.include_usage():
@@ -449,18 +444,13 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
             choice = _choice(text=text, finish_reason=finish)
             return _dumps(envelope("text_completion", [choice], **extra))
 
-        continuous = body.continuous_usage()
-
         async def events() -> AsyncIterator[str]:
             if prefix:
                 yield chunk(prefix)
-            async for kind, value in _drain(job, tokens, sampling, on_worker):
+            async for kind, value in _drain(job, tokens, sampling, on_worker, body):
                 if kind == "text":
-                    text, generated = value
-                    if continuous:
-                        yield chunk(text, usage=_token_counts(len(tokens), generated))
-                    else:
-                        yield chunk(text)
+                    text, extra = value
+                    yield chunk(text, **extra)
                 elif kind == "done":
                     extra: dict[str, Any] = {"timings": _timings(value)}
                     if body.include_usage():
@@ -554,21 +544,26 @@ async def _drain(
     tokens: list[int],
     sampling: Sampling,
     on_worker: Callable[..., Awaitable[Any]],
+    request: SamplingFields,
 ) -> AsyncIterator[tuple[str, Any]]:
-    """Run a generation and yield ("text", (text, tokens so far)), then ("done", result) or
-    ("error", body). Text pieces that queued up while the client was slow go out as one.
+    """Run a generation and yield ("text", (text, extra chunk fields)), then ("done", result)
+    or ("error", body). The extra fields carry the usage so far when the request asked for
+    continuous usage stats.
 
     If the client goes away, sse-starlette cancels this generator; the ``finally`` sets the
     cancel event, which the worker checks after every token and llama.cpp's abort callback
     checks during prompt evaluation.
     """
+    continuous = request.continuous_usage()
     future = asyncio.ensure_future(on_worker(job.run, tokens, sampling, True))
     future.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
     try:
         while True:
             kind, value = await job.queue.get()
             if kind == "text":
-                yield kind, value
+                text, generated = value
+                extra = {"usage": _token_counts(len(tokens), generated)} if continuous else {}
+                yield kind, (text, extra)
             elif kind == "done":
                 yield kind, value
                 return

@@ -59,10 +59,7 @@ class Engine:
         return await asyncio.get_running_loop().run_in_executor(None, func, *args)
 
     async def ensure_ready(
-        self,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-        *,
-        reload_last: bool = True,
+        self, on_progress: Callable[[dict[str, Any]], None] | None = None
     ) -> EngineClient:
         """A client of a live engine; restarts a dead one and reloads its last model."""
         if self._lock is None:
@@ -77,7 +74,7 @@ class Engine:
                     await self._client.aclose()
                 self._client = EngineClient(endpoint.base_url, endpoint.token)
             client = self._client
-            if reload_last and self.loaded is not None and self._loaded_in_pid != endpoint.pid:
+            if self.loaded is not None and self._loaded_in_pid != endpoint.pid:
                 spec = self.loaded
                 async for event in self._load_events(client, spec):
                     if event.get("type") == "loaded":
@@ -98,10 +95,11 @@ class Engine:
 
     async def load(self, spec: LoadSpec) -> AsyncIterator[dict[str, Any]]:
         # Loading replaces the engine's model (it unloads first), so there is no "last model"
-        # to restore if this load fails, and no point reloading the old one before it.
+        # to restore if this load fails, and no point reloading the old one before it
+        # (ensure_ready reloads only while ``loaded`` is set).
         self.loaded = None
         self._loaded_in_pid = None
-        client = await self.ensure_ready(reload_last=False)
+        client = await self.ensure_ready()
         pid = self.supervisor.pid
         try:
             async for event in self._load_events(client, spec):
