@@ -86,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--stream-interval-ms",
         type=int,
-        default=40,
-        help="gather streamed tokens into at most one chunk per this many ms (default 40; "
+        default=100,
+        help="gather streamed tokens into at most one chunk per this many ms (default 100; "
         "0: one chunk per token, for clients that count chunks as tokens)",
     )
     return parser
