@@ -17,7 +17,7 @@ import pytest
 from llmos_desktop.core.engine.runtime import (
     GenerationResult,
     Sampling,
-    _find_stop,
+    _release,
     _stop_prefix_len,
 )
 from llmos_desktop.core.engine.server import _Job
@@ -50,14 +50,10 @@ def test_held_text_is_enough_to_find_a_stop_split_across_tokens() -> None:
     pending = ""
     sent = ""
     for piece in pieces:
-        pending += piece
-        cut = _find_stop(pending, stops)
-        if cut >= 0:
-            sent += pending[:cut]
+        ready, pending, stopped = _release(pending + piece, stops)
+        sent += ready
+        if stopped:
             break
-        hold = _stop_prefix_len(pending, stops)
-        sent += pending[: len(pending) - hold]
-        pending = pending[len(pending) - hold :]
     assert sent == "Sure, here it is."
 
 

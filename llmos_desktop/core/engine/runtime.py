@@ -488,21 +488,11 @@ class EngineRuntime:
                     break
                 n_gen += 1
                 pending += decoder.decode(self._piece(vocab, token))
-                if stops:
-                    cut = _find_stop(pending, stops)
-                    if cut >= 0:
-                        emit(pending[:cut])
-                        pending = ""
-                        finish = "stop"
-                        break
-                    # Hold back only text that could still become a stop string.
-                    hold = _stop_prefix_len(pending, stops)
-                    if len(pending) > hold:
-                        emit(pending[: len(pending) - hold])
-                        pending = pending[len(pending) - hold :]
-                else:
-                    emit(pending)
-                    pending = ""
+                ready, pending, stopped = _release(pending, stops)
+                emit(ready)
+                if stopped:
+                    finish = "stop"
+                    break
                 if cancel.is_set():
                     finish = "cancelled"
                     break
@@ -611,6 +601,19 @@ class EngineRuntime:
 
 
 _NEVER = threading.Event()
+
+
+def _release(pending: str, stops: tuple[str, ...]) -> tuple[str, str, bool]:
+    """Split generated text not yet sent into (text to send, text to hold, stop found).
+
+    Text up to the first stop string is sent and the rest dropped; otherwise only the end
+    that could still become a stop string is held back.
+    """
+    cut = _find_stop(pending, stops)
+    if cut >= 0:
+        return pending[:cut], "", True
+    hold = _stop_prefix_len(pending, stops)
+    return pending[: len(pending) - hold], pending[len(pending) - hold :], False
 
 
 def _stop_prefix_len(text: str, stops: tuple[str, ...]) -> int:
