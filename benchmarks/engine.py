@@ -38,7 +38,7 @@ import httpx
 import psutil
 from openai import OpenAI
 
-from llmos_desktop.core.engine.supervisor import EngineEndpoint, EngineSupervisor
+from llmos_desktop.core.engine.control.supervisor import EngineEndpoint, EngineSupervisor
 
 N_CTX = 4096
 # Sampling shared by every variant. Temperature 0 is greedy, so all variants produce
@@ -437,7 +437,7 @@ class AppClientServer:
     def __init__(self, name: str, endpoint: EngineEndpoint) -> None:
         import asyncio
 
-        from llmos_desktop.core.engine.client import EngineClient
+        from llmos_desktop.core.engine.control.client import EngineClient
 
         self.name = name
         self.pid = endpoint.pid
@@ -445,7 +445,7 @@ class AppClientServer:
         self._client = EngineClient(endpoint.base_url, endpoint.token)
 
     def chat(self, messages: list[dict[str, str]], max_tokens: int) -> StreamResult:
-        from llmos_desktop.core.engine.client import ChatResult
+        from llmos_desktop.core.engine.control.client import ChatResult
 
         times: list[float] = []
         parts: list[str] = []

@@ -13,7 +13,7 @@ import sys
 def main() -> int:
     argv = sys.argv[1:]
     if "--engine-child" in argv:
-        from llmos_desktop.core.engine.child import child_main
+        from llmos_desktop.core.engine.process.child import child_main
 
         return child_main(argv)
     if getattr(sys, "frozen", False) and "--multiprocessing-fork" in argv:

@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from llmos_desktop.core.engine.service import Engine
-from llmos_desktop.core.engine.supervisor import EngineSupervisor
+from llmos_desktop.core.engine.control.service import Engine
+from llmos_desktop.core.engine.control.supervisor import EngineSupervisor
 from llmos_desktop.core.paths import AppPaths, app_paths
 from llmos_desktop.core.settings import Settings, load_settings
 from llmos_desktop.ui.main_window import MainWindow

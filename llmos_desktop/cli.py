@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from llmos_desktop.core.engine.protocol import LoadRequest
-    from llmos_desktop.core.models.gguf_info import ModelFileError, check_model_file
+    from llmos_desktop.core.engine.process.protocol import LoadRequest
+    from llmos_desktop.core.models.gguf import ModelFileError, check_model_file
 
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port must be between 0 and 65535, not {args.port}")
@@ -121,14 +121,14 @@ def _serve(args: argparse.Namespace) -> int:
     except ModelFileError as exc:
         raise CliError(exc.message) from exc
 
-    from llmos_desktop.core.engine.child import bind_socket, serve
-    from llmos_desktop.core.engine.runtime import (
+    from llmos_desktop.core.engine.process.child import bind_socket, serve
+    from llmos_desktop.core.engine.process.runtime import (
         EngineRuntime,
         EngineRuntimeError,
         LoadParams,
         LogTap,
     )
-    from llmos_desktop.core.engine.server import LOOPBACK_HOSTS, ServerConfig, create_app
+    from llmos_desktop.core.engine.process.server import LOOPBACK_HOSTS, ServerConfig, create_app
     from llmos_desktop.core.paths import app_paths
 
     paths = app_paths().ensure()

@@ -72,8 +72,8 @@ def _engine_processes(pid: int | None) -> list[int]:
 
 async def _exercise(args: argparse.Namespace, result: dict[str, Any]) -> None:
     from llmos_desktop.app import build_window, close_window
-    from llmos_desktop.core.engine.client import ChatResult
-    from llmos_desktop.core.engine.service import LoadSpec
+    from llmos_desktop.core.engine.control.client import ChatResult
+    from llmos_desktop.core.engine.control.service import LoadSpec
     from llmos_desktop.resources import app_icon
 
     started = time.monotonic()

@@ -36,7 +36,7 @@ def engine_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def session_engine(model_path: Path, engine_log_dir: Path) -> Iterator[object]:
     """One real engine process with the test model loaded, shared by read-only API tests."""
-    from tests.engine_helpers import start_engine_with_model
+    from tests.helpers.engine import start_engine_with_model
 
     supervisor, endpoint = start_engine_with_model(model_path, engine_log_dir / "engine.log")
     try:

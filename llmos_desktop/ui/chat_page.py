@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from llmos_desktop.core.engine.client import ChatResult, EngineAPIError
+from llmos_desktop.core.engine.control.client import ChatResult, EngineAPIError
 from llmos_desktop.core.engine.errors import EngineFailure
-from llmos_desktop.core.engine.service import Engine, EngineUnavailable, LoadSpec
+from llmos_desktop.core.engine.control.service import Engine, EngineUnavailable, LoadSpec
 from llmos_desktop.core.models.starter import (
     STARTER_LABEL,
     ensure_starter_model,
@@ -58,7 +58,7 @@ def check_model_file_message(path: str, n_ctx: int) -> str | None:
     Imported here, not at module level: the checker pulls in gguf/numpy, which must not
     slow down start-up.
     """
-    from llmos_desktop.core.models.gguf_info import ModelFileError, check_model_file
+    from llmos_desktop.core.models.gguf import ModelFileError, check_model_file
 
     try:
         check_model_file(path, n_ctx=n_ctx)

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from llmos_desktop.core.engine.client import ChatResult
+from llmos_desktop.core.engine.control.client import ChatResult
 from llmos_desktop.core.engine.errors import EngineFailure
-from llmos_desktop.core.engine.service import Engine
+from llmos_desktop.core.engine.control.service import Engine
 from llmos_desktop.core.paths import AppPaths
 from llmos_desktop.core.settings import Settings
 from llmos_desktop.ui.chat_page import ChatPage

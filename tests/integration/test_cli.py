@@ -12,8 +12,8 @@ import openai
 import pytest
 
 from llmos_desktop import __version__
-from tests.engine_helpers import counted_stream
-from tests.unit.gguf_factory import write_gguf
+from tests.helpers.engine import counted_stream
+from tests.helpers.gguf_factory import write_gguf
 
 
 def _llmos(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -11,8 +11,8 @@ import httpx
 import openai
 import pytest
 
-from llmos_desktop.core.engine.supervisor import EngineEndpoint
-from tests.engine_helpers import counted_stream
+from llmos_desktop.core.engine.control.supervisor import EngineEndpoint
+from tests.helpers.engine import counted_stream
 
 pytestmark = pytest.mark.model
 

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from llmos_desktop.core.engine.supervisor import EngineEndpoint
+from llmos_desktop.core.engine.control.supervisor import EngineEndpoint
 
 pytestmark = pytest.mark.model
 

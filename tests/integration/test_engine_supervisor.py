@@ -15,9 +15,9 @@ import openai
 import psutil
 import pytest
 
-from llmos_desktop.core.engine.service import Engine, EngineUnavailable, LoadSpec
-from llmos_desktop.core.engine.supervisor import EngineSupervisor
-from tests.engine_helpers import TEST_CTX, TEST_THREADS
+from llmos_desktop.core.engine.control.service import Engine, EngineUnavailable, LoadSpec
+from llmos_desktop.core.engine.control.supervisor import EngineSupervisor
+from tests.helpers.engine import TEST_CTX, TEST_THREADS
 
 pytestmark = pytest.mark.model
 
@@ -78,7 +78,7 @@ def test_sigkill_mid_stream_is_reported_and_next_request_restarts(
 def test_openai_client_gets_an_error_within_two_seconds_of_a_kill(
     model_path: Path, tmp_path: Path
 ) -> None:
-    from tests.engine_helpers import start_engine_with_model
+    from tests.helpers.engine import start_engine_with_model
 
     supervisor, endpoint = start_engine_with_model(model_path, tmp_path / "engine.log")
     try:
@@ -111,7 +111,7 @@ def test_engine_exits_when_its_parent_dies(tmp_path: Path) -> None:
         f"""
         import sys, time
         from pathlib import Path
-        from llmos_desktop.core.engine.supervisor import EngineSupervisor
+        from llmos_desktop.core.engine.control.supervisor import EngineSupervisor
         s = EngineSupervisor(log_path=Path({str(tmp_path / "engine.log")!r}))
         e = s.start()
         print(e.pid, flush=True)

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from llmos_desktop.core.engine.supervisor import EngineEndpoint, EngineSupervisor
-from tests.engine_helpers import TEST_CTX, TEST_THREADS
-from tests.model_factory import copy_with_metadata
+from llmos_desktop.core.engine.control.supervisor import EngineEndpoint, EngineSupervisor
+from tests.helpers.engine import TEST_CTX, TEST_THREADS
+from tests.helpers.model_factory import copy_with_metadata
 
 pytestmark = pytest.mark.model
 

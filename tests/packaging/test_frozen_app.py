@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from llmos_desktop import __version__
-from llmos_desktop.core.engine.supervisor import EngineSupervisor
+from llmos_desktop.core.engine.control.supervisor import EngineSupervisor
 from tests.packaging.conftest import executable, load_script
 
 

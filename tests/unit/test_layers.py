@@ -62,8 +62,8 @@ def test_importing_all_of_core_loads_no_qt() -> None:
 
 def test_gui_side_never_imports_llama_cpp() -> None:
     loaded = _modules_after(
-        "import llmos_desktop.core.engine.service, llmos_desktop.core.engine.supervisor, "
-        "llmos_desktop.core.models.gguf_info, llmos_desktop.cli"
+        "import llmos_desktop.core.engine.control.service, llmos_desktop.core.engine.control.supervisor, "
+        "llmos_desktop.core.models.gguf, llmos_desktop.cli"
     )
     assert "llama_cpp" not in loaded
     assert "fastapi" not in loaded

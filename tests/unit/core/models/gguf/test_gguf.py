@@ -15,16 +15,16 @@ from pathlib import Path
 import gguf
 import pytest
 
-from llmos_desktop.core.models import gguf_info
+from llmos_desktop.core.models import gguf as gguf_info
 from llmos_desktop.core.models.architectures import SUPPORTED_ARCHITECTURES
-from llmos_desktop.core.models.gguf_info import (
+from llmos_desktop.core.models.gguf import (
     GGUFInfo,
     ModelFileError,
     check_model_file,
     estimate_memory_bytes,
     read_gguf_info,
 )
-from tests.unit.gguf_factory import (
+from tests.helpers.gguf_factory import (
     KV_COUNT_OFFSET,
     TENSOR_COUNT_OFFSET,
     VERSION_OFFSET,
@@ -590,7 +590,7 @@ def test_supported_architectures() -> None:
 
 def test_importing_the_reader_is_light() -> None:
     code = (
-        "import sys, llmos_desktop.core.models.gguf_info as m; "
+        "import sys, llmos_desktop.core.models.gguf as m; "
         "bad = {'numpy', 'gguf', 'psutil', 'PySide6'} & set(sys.modules); "
         "assert not bad, bad"
     )

@@ -241,8 +241,8 @@ class EngineRuntime:
     # --- loading (worker thread) ----------------------------------------------------
 
     def load(self, params: LoadParams, progress: ProgressCallback | None = None) -> dict[str, Any]:
-        from llmos_desktop.core.engine.templates import ChatTemplateError, choose_template
-        from llmos_desktop.core.models.gguf_info import ModelFileError, check_model_file
+        from llmos_desktop.core.templates import ChatTemplateError, choose_template
+        from llmos_desktop.core.models.gguf import ModelFileError, check_model_file
 
         report = progress or (lambda _p, _s: None)
         report(0.0, "checking file")
@@ -377,7 +377,7 @@ class EngineRuntime:
         return self._llm
 
     def chat_prompt(self, messages: Sequence[dict[str, Any]]) -> tuple[list[int], tuple[str, ...]]:
-        from llmos_desktop.core.engine.templates import ChatTemplateError
+        from llmos_desktop.core.templates import ChatTemplateError
 
         llm = self._require_model()
         try:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import openai
 
-from llmos_desktop.core.engine.supervisor import EngineEndpoint, EngineSupervisor
+from llmos_desktop.core.engine.control.supervisor import EngineEndpoint, EngineSupervisor
 
 TEST_CTX = 4096
 TEST_THREADS = 2

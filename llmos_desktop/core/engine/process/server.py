@@ -26,14 +26,14 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from llmos_desktop import __version__
-from llmos_desktop.core.engine.protocol import (
+from llmos_desktop.core.engine.process.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
     LoadRequest,
     SamplingFields,
     error_body,
 )
-from llmos_desktop.core.engine.runtime import (
+from llmos_desktop.core.engine.process.runtime import (
     EngineRuntime,
     EngineRuntimeError,
     GenerationResult,

@@ -100,8 +100,8 @@ def child_main(argv: list[str]) -> int:
     if "--cache-bytes" in argv:
         cache_bytes = int(argv[argv.index("--cache-bytes") + 1])
 
-    from llmos_desktop.core.engine.runtime import EngineRuntime
-    from llmos_desktop.core.engine.server import ServerConfig, create_app
+    from llmos_desktop.core.engine.process.runtime import EngineRuntime
+    from llmos_desktop.core.engine.process.server import ServerConfig, create_app
 
     runtime = EngineRuntime(cache_bytes=cache_bytes)
     # Route llama.cpp's log into our stderr (the engine log file) from the start.

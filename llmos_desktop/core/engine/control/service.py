@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmos_desktop.core.engine.client import (
+from llmos_desktop.core.engine.control.client import (
     ChatResult,
     EngineAPIError,
     EngineClient,
@@ -21,7 +21,7 @@ from llmos_desktop.core.engine.client import (
     TextDelta,
 )
 from llmos_desktop.core.engine.errors import EngineFailure
-from llmos_desktop.core.engine.supervisor import EngineStartError, EngineSupervisor
+from llmos_desktop.core.engine.control.supervisor import EngineStartError, EngineSupervisor
 
 
 @dataclass(frozen=True)

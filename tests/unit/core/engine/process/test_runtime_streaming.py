@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from llmos_desktop.core.engine.runtime import (
+from llmos_desktop.core.engine.process.runtime import (
     GenerationResult,
     Sampling,
     _release,
     _stop_prefix_len,
 )
-from llmos_desktop.core.engine.server import _Job
+from llmos_desktop.core.engine.process.server import _Job
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmos_desktop.core.engine.child import READY_PREFIX
+from llmos_desktop.core.engine.process.child import READY_PREFIX
 from llmos_desktop.core.engine.errors import EngineFailure, describe_exit
 
 _LOG_ROTATE_BYTES = 5 * 1024 * 1024

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from llmos_desktop.core.engine.templates import (
+from llmos_desktop.core.templates import (
     ChatTemplate,
     ChatTemplateError,
     builtin_template_names,
