@@ -1,14 +1,12 @@
-"""Chat templates: builtins, choice, and the bounds on untrusted (model) templates."""
+"""Chat templates: the built-in formats, choosing a template, and real model templates."""
 
 from __future__ import annotations
 
-import sys
+import re
 import time
-import types
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,6 +16,7 @@ from llmos_desktop.core.templates import (
     builtin_template_names,
     choose_template,
 )
+from tests.unit.core.templates.test_sandbox import RUNAWAY, SANDBOX_PAYLOADS
 
 CHAT: list[Mapping[str, object]] = [
     {"role": "system", "content": "You are terse."},
@@ -42,6 +41,22 @@ def builtin(name: str) -> ChatTemplate:
 # ---------------------------------------------------------------------------
 # Built-in templates
 # ---------------------------------------------------------------------------
+
+
+def test_each_builtin_template_file_is_found_and_renders_a_two_turn_chat() -> None:
+    folder = resources.files("llmos_desktop.core.templates").joinpath("builtin")
+    files = {entry.name for entry in folder.iterdir() if entry.name.endswith(".jinja")}
+    assert files == {f"{name}.jinja" for name in builtin_template_names()}
+    two_turns: list[Mapping[str, object]] = [
+        {"role": "user", "content": "What is 2 + 2?"},
+        {"role": "assistant", "content": "It is 4."},
+    ]
+    for name in builtin_template_names():
+        template = builtin(name)
+        assert template.template == folder.joinpath(f"{name}.jinja").read_text("utf-8")
+        text = template.render(two_turns, add_generation_prompt=False)
+        question = text.find("What is 2 + 2?")
+        assert 0 <= question < text.find("It is 4."), (name, text)
 
 
 def test_builtin_names() -> None:
@@ -195,11 +210,6 @@ def test_override_beats_model_template() -> None:
     assert by_text.render(USER_FIRST[:1]) == "[Hi]<|im_end|>"
 
 
-def test_broken_override_raises() -> None:
-    with pytest.raises(ChatTemplateError, match=r"^chat template is not valid Jinja: .*line 1"):
-        choose_template(model_template=None, architecture=None, override="{% for m in messages %}")
-
-
 def test_broken_model_template_falls_back_and_says_so() -> None:
     template = choose_template(model_template="{% if %}", architecture="gemma3")
     assert (template.name, template.source) == ("gemma", "architecture")
@@ -226,6 +236,62 @@ def test_model_template_that_drops_the_message_falls_back() -> None:
     template = choose_template(model_template="nothing here", architecture="qwen3")
     assert template.name == "chatml"
     assert "left the message out" in template.describe()
+
+
+# ---------------------------------------------------------------------------
+# Errors: ChatTemplateError, one line that starts with "chat template"
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{% if %}", r"chat template is not valid Jinja: .+ \(line 1\)"),
+        ("{{ ''.__class__ }}",
+         r"chat template tried to use an unsafe attribute: str\.__class__ is not allowed"),
+        ("{{ x.y }}", r"chat template used an undefined value: 'x' is undefined"),
+        ("{{ raise_exception('no\\nway') }}", r"chat template raised an error: no\\nway"),
+        ("{{ 1 / 0 }}", r"chat template failed: ZeroDivisionError: .+"),
+        (RUNAWAY[0], r"chat template took longer than 0\.5 s"),
+        ("{{ 'x' * 10**10 }}", r"chat template tried to build a value larger than 1000 characters"),
+        ("{{ 'x' * 600 }}{{ 'y' * 600 }}", r"chat template output exceeded 1000 characters"),
+        ("{{ 'x' }}" * 20_000,
+         r"chat template is too long \(180000 characters, at most 131072\)"),
+    ],
+)  # fmt: skip
+def test_render_errors_are_chat_template_errors(source: str, message: str) -> None:
+    with pytest.raises(ChatTemplateError) as caught:
+        untrusted(source).render(USER_FIRST, time_limit_s=0.5, max_output_chars=1000)
+    assert re.fullmatch(message, str(caught.value))
+
+
+def test_a_message_that_is_not_a_mapping_is_refused() -> None:
+    with pytest.raises(ChatTemplateError, match="each chat message must be a mapping"):
+        builtin("chatml").render(["Hi"])  # type: ignore[list-item]
+
+
+def test_broken_override_raises() -> None:
+    with pytest.raises(ChatTemplateError, match=r"^chat template is not valid Jinja: .*line 1"):
+        choose_template(model_template=None, architecture=None, override="{% for m in messages %}")
+
+
+@pytest.mark.parametrize("payload", SANDBOX_PAYLOADS[:12])
+def test_sandbox_payload_as_model_template_falls_back(payload: str, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    source = "{{ messages[0].content }}" + payload.replace("MARKER", str(marker))
+    template = choose_template(model_template=source, architecture="gemma3")
+    assert template.name == "gemma"
+    assert "the model's chat template is unusable" in template.describe()
+    assert not marker.exists()
+
+
+def test_runaway_model_template_is_rejected_when_chosen() -> None:
+    started = time.monotonic()
+    template = choose_template(model_template=RUNAWAY[0], architecture="qwen3")
+    # The test chat gets 1 s, not the 2 s a real render gets; the margin is for a busy machine.
+    assert time.monotonic() - started < 5.0
+    assert template.name == "chatml"
+    assert "chat template took longer than 1.0 s" in template.describe()
 
 
 # ---------------------------------------------------------------------------
@@ -436,257 +502,9 @@ def test_qwen_style_template_renders() -> None:
         template.render([{"role": "user", "content": "x"}, {"role": "narrator", "content": "y"}])
 
 
-def test_hf_environment_features() -> None:
-    source = (
-        "{% for m in messages %}{% if loop.index > 1 %}{% break %}{% endif %}"
-        "{% generation %}{{ m.content }}{% endgeneration %}{% endfor %}|"
-        "{{ {'b': 1, 'a': '<é>'} | tojson(sort_keys=True, separators=(',', ':')) }}|"
-        "{{ {'a': 'é'} | tojson(ensure_ascii=True) }}|"
-        "{{ messages[0].get('missing', 'dflt') }}|{{ messages[0].missing is defined }}|"
-        "{{ strftime_now('%Y') | length }}"
-    )
-    assert untrusted(source).render(USER_FIRST) == (
-        'Hi|{"a":"<é>","b":1}|{"a": "\\u00e9"}|dflt|False|4'
-    )
-
-
 # ---------------------------------------------------------------------------
-# Sandbox
+# Speed and limits
 # ---------------------------------------------------------------------------
-
-SANDBOX_PAYLOADS = [
-    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-    "{{ ''.__class__ }}",
-    "{{ cycler.__init__.__globals__ }}",
-    "{{ joiner.__init__.__globals__.os.popen('touch MARKER').read() }}",
-    "{{ cycler.__init__.__globals__['os'].system('touch MARKER') }}",
-    "{{ self._TemplateReference__context }}",
-    "{{ self._TemplateReference__context.cycler.__init__.__globals__.os.popen('touch MARKER') }}",
-    "{{ lipsum.__globals__ }}",
-    "{{ lipsum.__globals__['os'].popen('touch MARKER').read() }}",
-    "{{ namespace.__init__.__globals__ }}",
-    "{{ namespace.__init__.__globals__.os.popen('touch MARKER').read() }}",
-    "{{ namespace(a=1)._Namespace__attrs }}",
-    "{{ raise_exception.__globals__ }}",
-    "{{ strftime_now.__globals__['__builtins__'] }}",
-    "{{ range.__init__ }}",
-    "{{ ''|attr('__class__') }}",
-    "{{ messages|map(attribute='__class__')|list }}",
-    "{{ '{0.__class__.__mro__}'.format('') }}",
-    "{{ (messages|map('string')).gi_frame }}",
-    "{{ messages[0].get.__self__ }}",
-    "{{ config.items() }}",
-    "{{ request.application.__globals__ }}",
-    "{{ undefined_thing.attribute }}",
-    "{% set _ = messages.append({'role': 'user'}) %}",
-    "{{ messages.pop() }}",
-    "{% include 'MARKER' %}",
-    "{% import 'os' as os %}{{ os.popen('touch MARKER') }}",
-    "{% extends 'MARKER' %}",
-]
-
-
-@pytest.mark.parametrize("payload", SANDBOX_PAYLOADS)
-def test_sandbox_payload_is_refused_loudly(payload: str, tmp_path: Path) -> None:
-    marker = tmp_path / "pwned"
-    source = payload.replace("MARKER", str(marker))
-    with pytest.raises(ChatTemplateError) as caught:
-        untrusted(source).render(USER_FIRST)
-    assert "\n" not in str(caught.value)
-    assert str(caught.value).startswith("chat template ")
-    assert not marker.exists()
-
-
-def test_error_messages_from_templates_are_one_clean_line() -> None:
-    source = "{{ raise_exception('bad\\n\\x1b[31mthing\\t' ~ 'y' * 1000) }}"
-    with pytest.raises(ChatTemplateError) as caught:
-        untrusted(source).render(USER_FIRST)
-    message = str(caught.value)
-    assert message.startswith("chat template raised an error: bad ?[31mthing y")
-    assert message.isprintable()
-    assert len(message) <= 300
-
-
-def test_unsafe_attribute_message() -> None:
-    with pytest.raises(ChatTemplateError, match=r"^chat template tried to use an unsafe attribute"):
-        untrusted("{{ cycler.__init__.__globals__ }}").render(USER_FIRST)
-
-
-@pytest.mark.parametrize("payload", SANDBOX_PAYLOADS[:12])
-def test_sandbox_payload_as_model_template_falls_back(payload: str, tmp_path: Path) -> None:
-    marker = tmp_path / "pwned"
-    source = "{{ messages[0].content }}" + payload.replace("MARKER", str(marker))
-    template = choose_template(model_template=source, architecture="gemma3")
-    assert template.name == "gemma"
-    assert "the model's chat template is unusable" in template.describe()
-    assert not marker.exists()
-
-
-def test_undefined_values_still_render_empty_for_real_templates() -> None:
-    # transformers' default Undefined: a missing key or variable prints as "" and is
-    # falsy; only reaching *through* an undefined value fails.
-    source = "[{{ nothing }}][{{ messages[0].nothing }}][{{ 'yes' if not tools else 'no' }}]"
-    assert untrusted(source).render(USER_FIRST) == "[][][yes]"
-
-
-# ---------------------------------------------------------------------------
-# Time, size and value bounds
-# ---------------------------------------------------------------------------
-
-RUNAWAY = [
-    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-    "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
-    "{% for i in range(100000) %}{% for j in range(100000) %}"
-    "{% set x = messages|map(attribute='role')|list %}{% endfor %}{% endfor %}",
-]
-
-
-@pytest.mark.parametrize("source", RUNAWAY)
-def test_runaway_template_stops_at_the_time_limit(source: str) -> None:
-    started = time.monotonic()
-    with pytest.raises(ChatTemplateError) as caught:
-        untrusted(source).render(USER_FIRST, time_limit_s=0.5)
-    elapsed = time.monotonic() - started
-    assert str(caught.value) == "chat template took longer than 0.5 s"
-    assert 0.5 <= elapsed < 1.5
-
-
-def test_runaway_model_template_is_rejected_when_chosen() -> None:
-    started = time.monotonic()
-    template = choose_template(model_template=RUNAWAY[0], architecture="qwen3")
-    assert time.monotonic() - started < 3.0
-    assert template.name == "chatml"
-    assert "took longer than" in template.describe()
-
-
-def test_output_size_bound() -> None:
-    source = "{% for i in range(100000) %}{{ 'xxxxxxxxxx' }}{% endfor %}"
-    with pytest.raises(ChatTemplateError) as caught:
-        untrusted(source).render(USER_FIRST, max_output_chars=1000)
-    assert str(caught.value) == "chat template output exceeded 1000 characters"
-    started = time.monotonic()
-    with pytest.raises(ChatTemplateError, match=r"^chat template output exceeded 1000000 char"):
-        untrusted(source + source).render(USER_FIRST)
-    assert time.monotonic() - started < 1.0
-    assert untrusted("{{ 'x' * 1000 }}").render(USER_FIRST, max_output_chars=1000) == "x" * 1000
-
-
-HUGE = [
-    "{{ 'x' * 10**10 }}",
-    "{{ 10**10 * 'x' }}",
-    "{{ [0] * 10**9 }}",
-    "{{ 2 ** (10 ** 8) }}",
-    "{{ (7 ** 30000) * (7 ** 30000) }}",
-    "{{ 'a'|center(10**10) }}",
-    "{{ 'a'|center(9999999999) }}",
-    "{{ 'a'.center(10**10) }}",
-    "{{ 'a'.ljust(10**9) }}",
-    "{{ 'a\tb'.expandtabs(10**9) }}",
-    "{{ (1).to_bytes(10**9, 'big') }}",
-    "{{ 'a'|indent(10**9, true) }}",
-    "{{ '{:>9999999999}'.format(1) }}",
-    "{{ '{:>{w}}'.format(1, w=10**9) }}",
-    "{{ '%9999999999d' % 1 }}",
-    "{{ '%*d' % (10**9, 1) }}",
-    "{{ '%s'|format([S] * 1000) }}",
-    "{{ S.replace('', S) }}",
-    "{{ S|replace('x', S) }}",
-    "{{ S.translate({120: S}) }}",
-    "{{ range(100000)|join(S) }}",
-    "{{ S.join(range(100000)|map('string')) }}",
-    "{{ [S] * 1000 }}",
-    "{{ ([S] * 1000)|tojson }}",
-    "{{ ([S] * 1000)|string }}",
-    "{{ '' ~ ([S] * 1000) }}",
-    "{{ '%s' % ([S] * 1000,) }}",
-    "{{ '{}'.format([S] * 1000) }}",
-    "{{ {'a': 1}|tojson(indent=10**9) }}",
-    "{{ [1]|batch(10**10, 'x') }}",
-    "{{ raise_exception([S] * 1000) }}",
-    "{{ dict(a=[S] * 1000).values() }}",
-    "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
-    "{% endfor %}{{ ns.s|length }}",
-    "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}"
-    "{% endfor %}{{ ns.s|length }}",
-    "{% set ns = namespace(l=[S]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}"
-    "{% endfor %}{{ ns.l|length }}",
-    "{{ (range(100000)|map('center', 900000)|list)|length }}",
-]
-
-
-@pytest.mark.parametrize("source", HUGE)
-def test_huge_values_are_refused_fast(source: str) -> None:
-    source = "{% set S = 'x' * 900000 %}" + source
-    started = time.monotonic()
-    with pytest.raises(ChatTemplateError):
-        untrusted(source).render(USER_FIRST)
-    assert time.monotonic() - started < 1.0
-
-
-def test_huge_value_message() -> None:
-    with pytest.raises(ChatTemplateError) as caught:
-        untrusted("{{ 'x' * 10**10 }}").render(USER_FIRST)
-    assert (
-        str(caught.value) == "chat template tried to build a value larger than 1000000 characters"
-    )
-
-
-def test_many_allowed_values_hit_the_allocation_budget() -> None:
-    source = "{% set s = 'x' * 9000 %}{% for i in range(100000) %}{% set t = s ~ i %}{% endfor %}"
-    started = time.monotonic()
-    with pytest.raises(ChatTemplateError, match=r"^chat template built more than 1000000 char"):
-        untrusted(source).render(USER_FIRST, max_output_chars=10_000)
-    assert time.monotonic() - started < 1.0
-
-
-def test_ordinary_arithmetic_and_strings_still_work() -> None:
-    source = (
-        "{{ 3 * 4 }} {{ 2 ** 10 }} {{ 'ab' * 3 }} {{ [1, 2] + [3] }} {{ '%05.1f' % 3.14159 }} "
-        "{{ '{:>4}'.format('x') }} {{ 'a-b'.replace('-', '+') }} {{ ', '.join(['p', 'q']) }} "
-        "{{ 'x'|center(5) }}|{{ 'l1\nl2'|indent(2) }} {{ 'v=%s'|format(7) }}"
-    )
-    assert untrusted(source).render(USER_FIRST) == (
-        "12 1024 ababab [1, 2, 3] 003.1    x a+b p, q   x  |l1\n  l2 v=7"
-    )
-
-
-# ---------------------------------------------------------------------------
-# The trace function and speed
-# ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def outer_tracer() -> Iterator[types.FunctionType]:
-    previous = sys.gettrace()
-
-    def tracer(frame: types.FrameType, event: str, arg: Any) -> None:
-        return None
-
-    sys.settrace(tracer)
-    try:
-        yield tracer  # type: ignore[misc]
-    finally:
-        sys.settrace(previous)
-
-
-def test_previous_trace_function_is_restored(outer_tracer: types.FunctionType) -> None:
-    assert builtin("chatml").render(CHAT)
-    assert sys.gettrace() is outer_tracer
-    for source in [RUNAWAY[0], "{{ 'x' * 10**10 }}", "{{ ''.__class__ }}", "{% if %}"]:
-        with pytest.raises(ChatTemplateError):
-            untrusted(source).render(USER_FIRST, time_limit_s=0.2)
-        assert sys.gettrace() is outer_tracer
-
-
-def test_trace_is_per_render_and_per_thread() -> None:
-    before = sys.gettrace()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        slow = pool.submit(untrusted(RUNAWAY[0]).render, USER_FIRST, time_limit_s=0.5)
-        fast = pool.submit(builtin("gemma").render, USER_FIRST)
-        assert fast.result().endswith("<start_of_turn>model\n")
-        with pytest.raises(ChatTemplateError, match=r"took longer than 0\.5 s"):
-            slow.result()
-    assert sys.gettrace() is before
 
 
 def _long_chat(turns: int) -> list[Mapping[str, object]]:
@@ -705,11 +523,12 @@ def test_rendering_a_normal_chat_is_fast(source: str) -> None:
         template = choose_template(model_template=source, architecture=None)
     chat = _long_chat(20)
     template.render(chat)  # compile once
+    # Typically about 1 ms, with the trace function on; the best of 5 rides out a busy machine.
     best = min(_timed(lambda: template.render(chat)) for _ in range(5))
     assert best < 0.05
 
 
-def _timed(work: Any) -> float:
+def _timed(work: Callable[[], object]) -> float:
     started = time.perf_counter()
     work()
     return time.perf_counter() - started
