@@ -9,11 +9,14 @@ from __future__ import annotations
 
 __all__ = ["SUPPORTED_ARCHITECTURES"]
 
-# Copied from LLM_ARCH_NAMES in vendor/llama.cpp/src/llama-arch.cpp of the
-# llama-cpp-python 0.3.36 sdist (tag v0.3.36, commit 1652066e0af4), whose vendored
-# llama.cpp is ggml-org/llama.cpp commit 0c1e57098bba43ac29e6e3b677cdceebdd22334f.
-# Left out: "clip" (a dummy entry that only llama-quantize uses; vision projectors
-# are not models) and "(unknown)". Refresh this list when llama-cpp-python is bumped.
+# LLM_ARCH_NAMES in vendor/llama.cpp/src/llama-arch.cpp of the llama-cpp-python
+# 0.3.36 sdist (tag v0.3.36, commit 1652066e0af4), whose vendored llama.cpp is
+# ggml-org/llama.cpp commit 0c1e57098bba43ac29e6e3b677cdceebdd22334f, less the names
+# it will not load as a model: "clip" (a dummy entry that only llama-quantize uses;
+# vision projectors are not models), "gptj" (named, but llama_model_mapping has no
+# implementation: "unsupported model architecture") and "(unknown)".
+# tests/unit/core/models/test_architectures.py loads a probe file per name with the
+# installed llama.cpp and fails, listing what to add and remove, when they differ.
 SUPPORTED_ARCHITECTURES: frozenset[str] = frozenset(
     {
         "afmoe",
@@ -68,7 +71,6 @@ SUPPORTED_ARCHITECTURES: frozenset[str] = frozenset(
         "glm5-next",
         "gpt-oss",
         "gpt2",
-        "gptj",
         "gptneox",
         "granite",
         "granite_swa",

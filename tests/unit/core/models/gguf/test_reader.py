@@ -1,7 +1,8 @@
-"""The GGUF pre-flight reader: real model, truncated downloads and hostile files."""
+"""The bounded GGUF reader: the real model, truncated downloads and hostile files."""
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import random
@@ -15,15 +16,8 @@ from pathlib import Path
 import gguf
 import pytest
 
-from llmos_desktop.core.models import gguf as gguf_info
-from llmos_desktop.core.models.architectures import SUPPORTED_ARCHITECTURES
-from llmos_desktop.core.models.gguf import (
-    GGUFInfo,
-    ModelFileError,
-    check_model_file,
-    estimate_memory_bytes,
-    read_gguf_info,
-)
+import llmos_desktop
+from llmos_desktop.core.models.gguf import GGUFInfo, ModelFileError, read_gguf_info, reader
 from tests.helpers.gguf_factory import (
     KV_COUNT_OFFSET,
     TENSOR_COUNT_OFFSET,
@@ -40,27 +34,12 @@ from tests.helpers.gguf_factory import (
     truncate_copy,
     write_gguf,
 )
+from tests.helpers.model_file_errors import expect_model_file_error
 
-GIB = 1024**3
-PLENTY = 64 * GIB
 STRING = int(gguf.GGUFValueType.STRING)
 UINT32 = int(gguf.GGUFValueType.UINT32)
 UINT64 = int(gguf.GGUFValueType.UINT64)
 ARRAY = int(gguf.GGUFValueType.ARRAY)
-
-
-# --- fixtures ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def real_model(model_path: Path) -> Path:
-    """The real Gemma 3 270M Q4_K_M file (~253 MB); conftest assembles it once per session."""
-    return model_path
-
-
-@pytest.fixture(scope="session")
-def real_info(real_model: Path) -> GGUFInfo:
-    return read_gguf_info(real_model)
 
 
 @pytest.fixture(scope="session")
@@ -70,27 +49,15 @@ def real_header(real_model: Path) -> bytes:
         return file.read(8 << 20)
 
 
-@pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    return write_gguf(tmp_path / "tiny.gguf")
-
-
-def expect_error(path: str | os.PathLike[str], kind: str | tuple[str, ...], **kw: object) -> str:
-    """Run check_model_file, assert the error kind and a one-line message naming the file."""
-    kinds = (kind,) if isinstance(kind, str) else kind
-    with pytest.raises(ModelFileError) as caught:
-        check_model_file(path, **kw)  # type: ignore[arg-type]
-    error = caught.value
-    assert error.kind in kinds, error.message
-    assert str(error) == error.message
-    assert "\n" not in error.message and "\r" not in error.message
-    assert Path(path).name in error.message
-    return error.message
+def expect_error(path: str | os.PathLike[str], kind: str | tuple[str, ...]) -> str:
+    """read_gguf_info refuses ``path`` with a ModelFileError of ``kind``; its message."""
+    return expect_model_file_error(read_gguf_info, path, kind)
 
 
 # --- the real model ---------------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_real_model_reads_as_gemma3(real_model: Path, real_info: GGUFInfo) -> None:
     info = real_info
     assert info.path == real_model
@@ -109,29 +76,39 @@ def test_real_model_reads_as_gemma3(real_model: Path, real_info: GGUFInfo) -> No
     assert "tokenizer.ggml.tokens" not in info.metadata
 
 
-def test_real_model_passes_the_check(real_model: Path, real_info: GGUFInfo) -> None:
-    info = check_model_file(real_model, available_memory=PLENTY)
-    assert info == real_info
-    estimate = estimate_memory_bytes(info)
-    assert info.file_size < estimate < 2 * GIB
-    # Gemma 3 270M: 18 layers x 1 KV head x (256 + 256) x f16 per token.
-    kv_4096 = 18 * 1 * 512 * 2 * 4096
-    assert estimate_memory_bytes(info, 8192) - estimate == kv_4096
+@pytest.mark.model
+def test_real_model_is_read_without_its_tensor_data(
+    real_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Replaces a wall-clock bound: the reader reads the ~6.5 MB of metadata, never the
+    # ~245 MB of tensor data after it (gguf.GGUFReader, which would take ~20 s, is kept
+    # out by test_importing_the_reader_is_light).
+    opened: list[_CountingFile] = []
+
+    def counting_open(fd: int, mode: str, buffering: int) -> _CountingFile:
+        assert (mode, buffering) == ("rb", 0)
+        opened.append(_CountingFile(fd, mode))
+        return opened[-1]
+
+    monkeypatch.setattr(reader, "open", counting_open, raising=False)
+    info = read_gguf_info(real_model)
+    assert info.tensor_count == 236
+    assert len(opened) == 1
+    assert 6 << 20 < opened[0].bytes_read < 16 << 20
 
 
-def test_real_model_is_read_quickly(real_model: Path) -> None:
-    # Well under 100 ms on an idle machine; the bound is loose for busy CI runners
-    # and still catches a regression to reading tensor data or gguf.GGUFReader (~25 s).
-    best = min(_timed(read_gguf_info, real_model) for _ in range(3))
-    assert best < 0.5
+class _CountingFile(io.FileIO):
+    """An unbuffered file that counts the bytes read through it."""
+
+    bytes_read = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = super().read(size)
+        self.bytes_read += len(data or b"")
+        return data or b""
 
 
-def _timed(fn: object, *args: object) -> float:
-    start = time.perf_counter()
-    fn(*args)  # type: ignore[operator]
-    return time.perf_counter() - start
-
-
+@pytest.mark.model
 def test_real_header_fixture_holds_all_metadata(real_header: bytes, tmp_path: Path) -> None:
     # Cut inside the tensor data: the reader gets through every header field first.
     path = tmp_path / "head.gguf"
@@ -142,6 +119,7 @@ def test_real_header_fixture_holds_all_metadata(real_header: bytes, tmp_path: Pa
 # --- incomplete downloads ----------------------------------------------------------------
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("size", ["1KB", "half", "all_but_last_byte"])
 def test_truncated_real_model(real_model: Path, tmp_path: Path, size: str) -> None:
     full = real_model.stat().st_size
@@ -164,7 +142,7 @@ def test_every_prefix_of_a_small_file_is_refused(tiny: Path) -> None:
 def test_trailing_bytes_are_tolerated(tiny: Path) -> None:
     with open(tiny, "ab") as file:
         file.write(b"\0" * 100)
-    info = check_model_file(tiny, available_memory=PLENTY)
+    info = read_gguf_info(tiny)
     assert info.file_size == info.expected_size + 100
 
 
@@ -229,7 +207,7 @@ def test_unexpected_bugs_become_model_file_errors(
     def broken(*args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(gguf_info, "_parse", broken)
+    monkeypatch.setattr(reader, "_parse", broken)
     assert "RuntimeError" in expect_error(tiny, "corrupt")
     assert "a bug" in caplog.text
 
@@ -257,6 +235,7 @@ def test_wrong_formats_get_a_hint(tmp_path: Path, content: bytes, hint: str) -> 
     assert hint in message
 
 
+@pytest.mark.model
 def test_wrong_magic_on_real_header(real_header: bytes, tmp_path: Path) -> None:
     bad = tmp_path / "flipped.gguf"
     bad.write_bytes(bytes([real_header[0] ^ 0xFF]) + real_header[1:])
@@ -277,95 +256,14 @@ def test_big_endian_file(tiny: Path) -> None:
 
 def test_version_2_is_read(tiny: Path) -> None:
     patch_u32(tiny, VERSION_OFFSET, 2)
-    assert check_model_file(tiny, available_memory=PLENTY).version == 2
+    assert read_gguf_info(tiny).version == 2
 
 
 # --- architecture and size ----------------------------------------------------------------
-
-
-def test_unknown_architecture(tmp_path: Path) -> None:
-    path = write_gguf(tmp_path / "alien.gguf", architecture="totally-not-a-model")
-    info = read_gguf_info(path)  # reading is fine; loading is not
-    assert info.architecture == "totally-not-a-model"
-    message = expect_error(path, "unsupported_architecture", available_memory=PLENTY)
-    assert "'totally-not-a-model'" in message
-
-
-def test_hostile_architecture_name_stays_on_one_line(tmp_path: Path) -> None:
-    path = write_gguf(tmp_path / "evil.gguf", architecture="llama\nOK: loaded\r\x1b[2J" + "x" * 500)
-    message = expect_error(path, "unsupported_architecture")
-    assert len(message) < 300
-
-
-@pytest.mark.parametrize(
-    ("extra", "text"),
-    [
-        ({"general.type": "adapter"}, "LoRA adapter"),
-        ({"general.type": "mmproj"}, "vision projector"),
-    ],
-)
-def test_files_that_are_not_models(tmp_path: Path, extra: dict[str, object], text: str) -> None:
-    path = write_gguf(tmp_path / "part.gguf", extra_kv=extra)
-    assert text in expect_error(path, "unsupported_architecture")
-
-
-def test_clip_is_not_a_language_model(tmp_path: Path) -> None:
-    path = write_gguf(tmp_path / "mmproj.gguf", architecture="clip")
-    assert "vision projector" in expect_error(path, "unsupported_architecture")
-
-
-def test_missing_architecture(tmp_path: Path) -> None:
-    path = raw_gguf(tmp_path / "anon.gguf", [raw_kv("general.name", STRING, raw_string("x"))])
-    assert read_gguf_info(path).architecture is None
-    expect_error(path, "unsupported_architecture")
-
-
-def test_vocabulary_only_file(tmp_path: Path) -> None:
-    path = write_gguf(tmp_path / "vocab.gguf", tensors=0)
-    assert read_gguf_info(path).tensor_count == 0
-    assert "no weights" in expect_error(path, "corrupt")
-
-
-def test_too_large(real_model: Path) -> None:
-    message = expect_error(real_model, "too_large", available_memory=1024)
-    assert "needs about" in message
-    assert "only 1.0 KB is free" in message
-
-
-def test_default_available_memory_is_used(tiny: Path) -> None:
-    # A few KB of weights fits anywhere; this goes through psutil.
-    assert check_model_file(tiny).architecture == "llama"
-
-
-def test_memory_estimate_understands_per_layer_arrays(tmp_path: Path) -> None:
-    uniform = read_gguf_info(write_gguf(tmp_path / "a.gguf", tensors=3))
-    per_layer = read_gguf_info(
-        write_gguf(
-            tmp_path / "b.gguf",
-            tensors=3,
-            extra_kv={"llama.attention.head_count_kv": [1, 0]},  # 2 layers, one without KV
-        )
-    )
-    kv_uniform = estimate_memory_bytes(uniform, 1024) - estimate_memory_bytes(uniform, 0 + 512)
-    kv_layered = estimate_memory_bytes(per_layer, 1024) - estimate_memory_bytes(per_layer, 512)
-    # head dim 8/2 = 4, K + V, f16: 16 bytes per KV head per layer per token.
-    assert kv_uniform == 2 * 16 * 512
-    assert kv_layered == 1 * 16 * 512
-
-
-def test_memory_estimate_falls_back_without_hyperparameters(tmp_path: Path) -> None:
-    path = write_gguf(
-        tmp_path / "bare.gguf",
-        extra_kv={"llama.block_count": gguf.GGUFValue(-1, gguf.GGUFValueType.INT32)},
-    )
-    info = read_gguf_info(path)
-    assert estimate_memory_bytes(info, 4096) >= info.expected_size + 64 * 1024 * 1024
-    assert estimate_memory_bytes(info, 0) == estimate_memory_bytes(info, 512)  # model's own
-
-
 # --- hostile headers ------------------------------------------------------------------------
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("field", [TENSOR_COUNT_OFFSET, KV_COUNT_OFFSET])
 @pytest.mark.parametrize("value", [2**62, 2**64 - 1, 999_999, 99_999])
 def test_huge_counts_are_refused_quickly(
@@ -387,6 +285,7 @@ def test_string_length_just_past_the_end(tiny: Path) -> None:
     expect_error(tiny, "truncated")
 
 
+@pytest.mark.model
 def test_token_array_count_lies(real_header: bytes, tmp_path: Path) -> None:
     path = tmp_path / "vocab lies.gguf"
     path.write_bytes(real_header)
@@ -408,6 +307,7 @@ def test_chat_template_over_the_limit(tmp_path: Path) -> None:
     assert "chat template" in expect_bounded_error(path, "corrupt", megabytes=8)
 
 
+@pytest.mark.model
 def test_random_mutations_only_raise_model_file_errors(tiny: Path, real_header: bytes) -> None:
     rng = random.Random(1234)
     original = tiny.read_bytes()
@@ -484,14 +384,6 @@ def test_hand_made_file_with_valid_tensors(tmp_path: Path) -> None:
     assert info.expected_size == info.file_size  # 64 bytes of data after the header
 
 
-def test_messages_escape_hostile_file_names(tmp_path: Path) -> None:
-    path = write_gguf(tmp_path / "bad\nname\u202e.gguf", architecture="nope")
-    with pytest.raises(ModelFileError) as caught:
-        check_model_file(path)
-    assert "\n" not in caught.value.message
-    assert "bad\\nname\\u202e.gguf" in caught.value.message
-
-
 # --- hostile chat templates -----------------------------------------------------------------
 
 HOSTILE_TEMPLATE = (
@@ -504,7 +396,7 @@ HOSTILE_TEMPLATE = (
 
 def test_hostile_chat_template_round_trips_as_a_string(tmp_path: Path) -> None:
     path = write_gguf(tmp_path / "hostile.gguf", chat_template=HOSTILE_TEMPLATE)
-    info = check_model_file(path, available_memory=PLENTY)
+    info = read_gguf_info(path)
     assert info.chat_template == HOSTILE_TEMPLATE
     assert type(info.chat_template) is str
     assert not any("chat_template" in key for key in info.metadata)
@@ -538,7 +430,19 @@ def test_metadata_is_small_and_read_only(tmp_path: Path) -> None:
     assert info.metadata["llama.block_count"] == 1
     with pytest.raises(TypeError):
         info.metadata["x"] = 1  # type: ignore[index]
-    assert hash(info)  # usable as a cache key
+
+
+def test_reads_of_one_file_compare_equal(tiny: Path, tmp_path: Path) -> None:
+    # What a cache of file infos relies on: the same file reads the same, another does not.
+    info = read_gguf_info(tiny)
+    again = read_gguf_info(tiny)
+    assert again == info
+    assert {info: "cached"}[again] == "cached"
+    other = read_gguf_info(write_gguf(tmp_path / "other.gguf", name="another model"))
+    assert other != info
+    with open(tiny, "ab") as file:
+        file.write(b"\0" * 32)  # the file changed since
+    assert read_gguf_info(tiny) != info
 
 
 def test_bos_eos_out_of_range_are_none(tmp_path: Path) -> None:
@@ -570,22 +474,16 @@ def test_non_path_argument() -> None:
 
 
 def test_tables_agree_with_the_gguf_package() -> None:
-    blocks = gguf_info._GGML_BLOCKS
+    blocks = reader._GGML_BLOCKS
     for ggml_type, sizes in gguf.GGML_QUANT_SIZES.items():
         assert blocks[int(ggml_type)] == sizes, ggml_type.name
     value_types = {int(t) for t in gguf.GGUFValueType}
-    assert set(gguf_info._SCALAR_FORMATS) | {STRING, ARRAY} == value_types
+    assert set(reader._SCALAR_FORMATS) | {STRING, ARRAY} == value_types
     for file_type in gguf.LlamaFileType:
         if file_type is gguf.LlamaFileType.GUESSED:
             continue
         expected = file_type.name.removeprefix("MOSTLY_").removeprefix("ALL_")
-        assert gguf_info._FILE_TYPES[int(file_type)] == expected
-
-
-def test_supported_architectures() -> None:
-    assert {"llama", "gemma3", "qwen2", "phi3", "mistral3"} <= SUPPORTED_ARCHITECTURES
-    assert "clip" not in SUPPORTED_ARCHITECTURES
-    assert all(name == name.strip() and name.isascii() for name in SUPPORTED_ARCHITECTURES)
+        assert reader._FILE_TYPES[int(file_type)] == expected
 
 
 def test_importing_the_reader_is_light() -> None:
@@ -594,7 +492,8 @@ def test_importing_the_reader_is_light() -> None:
         "bad = {'numpy', 'gguf', 'psutil', 'PySide6'} & set(sys.modules); "
         "assert not bad, bad"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+    root = Path(llmos_desktop.__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
 
 
 # --- helpers ----------------------------------------------------------------------------------
