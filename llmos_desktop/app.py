@@ -11,6 +11,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -20,6 +21,9 @@ from llmos_desktop.core.engine.control.supervisor import EngineSupervisor
 from llmos_desktop.core.paths import AppPaths, app_paths
 from llmos_desktop.core.settings import Settings, load_settings
 from llmos_desktop.ui.main_window import MainWindow
+
+if TYPE_CHECKING:
+    import qasync
 
 APPLICATION_NAME = "LLMOS Desktop"
 ORGANIZATION_NAME = "LLMOS"
@@ -42,8 +46,8 @@ def asyncgen_hooks(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
     old = sys.get_asyncgen_hooks()
     # BaseEventLoop's own (private, but unchanged since 3.6) pair, as its run_forever uses.
     sys.set_asyncgen_hooks(
-        firstiter=loop._asyncgen_firstiter_hook,
-        finalizer=loop._asyncgen_finalizer_hook,
+        firstiter=loop._asyncgen_firstiter_hook,  # type: ignore[attr-defined]
+        finalizer=loop._asyncgen_finalizer_hook,  # type: ignore[attr-defined]
     )
     try:
         yield
@@ -74,20 +78,16 @@ def build_window(
         settings = load_settings(paths.settings_file)
     if engine is None:
         engine = build_engine(paths, settings)
-    window = MainWindow(engine=engine, settings=settings, paths=paths)
-    # The supervisor calls this from its watcher thread; a signal emit is queued to the GUI.
-    engine.supervisor.on_exit = window.engine_exited.emit
-    return window
+    return MainWindow(engine=engine, settings=settings, paths=paths)
 
 
 async def close_window(window: MainWindow) -> None:
     """Stop the window's tasks, then the engine process, so no orphan is left."""
     await window.shutdown()
-    window.engine.supervisor.on_exit = None
     await window.engine.close()
 
 
-def create_application(argv: Sequence[str]) -> tuple[QApplication, asyncio.AbstractEventLoop]:
+def create_application(argv: Sequence[str]) -> tuple[QApplication, qasync.QEventLoop]:
     """The QApplication (names, icon, desktop entry) and the one qasync loop on it."""
     import qasync  # after PySide6, so qasync binds to it and not to another Qt binding
 
@@ -108,7 +108,26 @@ def create_application(argv: Sequence[str]) -> tuple[QApplication, asyncio.Abstr
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _app, loop = create_application(sys.argv if argv is None else argv)
+    """The ``llmos-desktop`` script's entry (``argv`` with the program name, as sys.argv).
+
+    Before any QApplication: ``--help``/``--version`` print and exit, ``--self-test`` is
+    routed as ``python -m llmos_desktop`` routes it, and on X11 the xcb plugin's system
+    libraries are checked, so a missing one is named instead of Qt aborting.
+    """
+    from llmos_desktop.__main__ import parse_command_line, wants_self_test
+    from llmos_desktop.qt_preflight import preflight
+
+    args = list(sys.argv if argv is None else argv)
+    program, options = (args[0], args[1:]) if args else ("llmos-desktop", [])
+    if wants_self_test(options):
+        from llmos_desktop.selftest import selftest_main
+
+        return selftest_main(options)
+    _known, qt_args = parse_command_line(options)
+    status = preflight(qt_args)
+    if status is not None:
+        return status
+    _app, loop = create_application([program, *qt_args])
     window = build_window()
     closed = asyncio.Event()
     window.closed.connect(closed.set)

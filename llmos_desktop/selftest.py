@@ -72,8 +72,8 @@ def _engine_processes(pid: int | None) -> list[int]:
 
 async def _exercise(args: argparse.Namespace, result: dict[str, Any]) -> None:
     from llmos_desktop.app import build_window, close_window
+    from llmos_desktop.core.engine.contract import ModelLoad, SamplingOptions
     from llmos_desktop.core.engine.control.client import ChatResult
-    from llmos_desktop.core.engine.control.service import LoadSpec
     from llmos_desktop.resources import app_icon
 
     started = time.monotonic()
@@ -88,12 +88,12 @@ async def _exercise(args: argparse.Namespace, result: dict[str, Any]) -> None:
         engine = window.engine
         loaded: dict[str, Any] = {}
         async for event in engine.load(
-            LoadSpec(path=str(Path(args.model).resolve()), n_ctx=args.ctx)
+            ModelLoad(path=str(Path(args.model).resolve()), n_ctx=args.ctx)
         ):
             if event.get("type") == "loaded":
                 loaded = dict(event.get("status") or {})
-        result["engine_pid"] = engine.supervisor.pid
-        result["engine_command"] = engine.supervisor.command[:2]
+        result["engine_pid"] = engine.pid
+        result["engine_command"] = engine.command[:2]
         result["backend"] = loaded.get("backend")
         result["load_s"] = round(time.monotonic() - started, 2)
         if not loaded.get("loaded"):
@@ -104,9 +104,7 @@ async def _exercise(args: argparse.Namespace, result: dict[str, Any]) -> None:
         async for delta in engine.stream_chat(
             [{"role": "user", "content": args.prompt}],
             chat,
-            max_tokens=args.max_tokens,
-            temperature=0.0,
-            seed=1,
+            sampling=SamplingOptions(max_tokens=args.max_tokens, temperature=0.0, seed=1),
         ):
             pieces.append(delta.text)
         reply = "".join(pieces)

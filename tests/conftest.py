@@ -10,6 +10,23 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# Fixtures that need the real model file; every test that uses one (directly or through
+# another fixture) must carry the ``model`` marker, so ``-m "not model"`` is a quick run.
+MODEL_FIXTURES = frozenset({"model_path", "session_engine"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [
+        item.nodeid
+        for item in items
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("model") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests that use the real model need @pytest.mark.model: " + ", ".join(unmarked)
+        )
+
 
 @pytest.fixture(autouse=True)
 def llmos_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

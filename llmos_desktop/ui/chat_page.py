@@ -27,9 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from llmos_desktop.core.engine.control.client import ChatResult, EngineAPIError
+from llmos_desktop.core.chat.session import ChatSession, Outcome, ReplyEnded, ReplyListener
+from llmos_desktop.core.engine.contract import ModelLoad
+from llmos_desktop.core.engine.control.client import EngineAPIError
+from llmos_desktop.core.engine.control.service import Engine, EngineUnavailable
 from llmos_desktop.core.engine.errors import EngineFailure
-from llmos_desktop.core.engine.control.service import Engine, EngineUnavailable, LoadSpec
 from llmos_desktop.core.models.starter import (
     STARTER_LABEL,
     ensure_starter_model,
@@ -48,15 +50,12 @@ T = TypeVar("T")
 STARTER_CHOICE = "llmos:starter"
 """Picker data of the starter model, whose file is assembled on first use."""
 
-DEFAULT_MAX_TOKENS = 512
-DEFAULT_TEMPERATURE = 0.7
-
 
 def check_model_file_message(path: str, n_ctx: int) -> str | None:
     """Run the GGUF check (in a worker thread); the human line of a ModelFileError, or None.
 
-    Imported here, not at module level: the checker pulls in gguf/numpy, which must not
-    slow down start-up.
+    Imported when first used: nothing a window does not need at once is imported at
+    start-up.
     """
     from llmos_desktop.core.models.gguf import ModelFileError, check_model_file
 
@@ -71,7 +70,7 @@ class ChatPage(QWidget):
     """Model picker, load progress, transcript and message box for one chat."""
 
     model_loaded = Signal(dict)  # the engine's status after the load
-    reply_finished = Signal(object)  # ChatResult (timings empty when stopped or failed)
+    reply_finished = Signal(object)  # ReplyEnded (its result's timings empty when stopped)
     engine_state_changed = Signal(str)  # one translated line for the status bar
 
     def __init__(
@@ -86,9 +85,7 @@ class ChatPage(QWidget):
         self._engine = engine
         self._settings = settings
         self._paths = paths
-        self.history: list[dict[str, str]] = []
-        self.max_tokens = DEFAULT_MAX_TOKENS
-        self.temperature = DEFAULT_TEMPERATURE
+        self.session = ChatSession(engine, settings.sampling)
         self.model_status: dict[str, Any] | None = None
         self._model_ready = False
         self._restarting = False  # Engine is restarting a dead engine before a reply
@@ -243,7 +240,7 @@ class ChatPage(QWidget):
     def show_engine_failure(self, failure: EngineFailure) -> None:
         """The engine process went away (reported by its supervisor)."""
         message = failure.message
-        if self._engine.loaded is not None:
+        if self._engine.needs_restart:
             message += " " + self.tr("It restarts with your next message.")
         self.banner.show_error(message)
         self.engine_state_changed.emit(self.tr("Engine stopped"))
@@ -284,9 +281,8 @@ class ChatPage(QWidget):
         self.load_model(str(choice))
 
     def _on_new_chat_button_clicked(self) -> None:
-        if self._reply_task is not None:
+        if not self.session.clear():
             return
-        self.history.clear()
         self.transcript.clear_transcript()
         self.banner.clear()
         self.input.setFocus()
@@ -347,27 +343,22 @@ class ChatPage(QWidget):
                 self._show_progress(0.0, self.tr("Preparing the starter model (first time only)…"))
                 starter = await self._in_thread(ensure_starter_model, self._paths.models)
                 if starter is None:
-                    self._load_failed(
-                        self.tr("The starter model package is not installed."), engine_touched=False
-                    )
+                    self._load_failed(self.tr("The starter model package is not installed."))
                     return
                 path = str(starter)
             else:
                 path = choice
             self.engine_state_changed.emit(self.tr("Loading {name}…").format(name=name))
             self._show_progress(0.0, self.tr("Checking the model file…"))
-            problem = await self._in_thread(check_model_file_message, path, self._settings.n_ctx)
-            if problem is not None:
-                self._load_failed(problem, engine_touched=False)
-                return
-            if not self._engine.supervisor.running:
-                self._show_progress(0.0, self.tr("Starting the engine…"))
-            spec = LoadSpec(
-                path,
-                n_ctx=self._settings.n_ctx,
-                n_gpu_layers=self._settings.n_gpu_layers,
-                n_threads=self._settings.n_threads,
+            problem = await self._in_thread(
+                check_model_file_message, path, self._settings.load.n_ctx
             )
+            if problem is not None:
+                self._load_failed(problem)
+                return
+            if not self._engine.running:
+                self._show_progress(0.0, self.tr("Starting the engine…"))
+            spec = ModelLoad(path=path, **self._settings.load.model_dump())
             status: dict[str, Any] | None = None
             async for event in self._engine.load(spec):
                 kind = event.get("type")
@@ -414,109 +405,82 @@ class ChatPage(QWidget):
                 )
             )
 
-    def _load_failed(self, message: str, *, engine_touched: bool = True) -> None:
+    def _load_failed(self, message: str) -> None:
         self.banner.show_error(message)
         self._show_progress(None, self.tr("Not loaded"))
-        if engine_touched:
-            # A failed load may have unloaded the previous model; ask the engine what it has.
-            self._model_ready = False
-            self.model_status = None
-            if self._engine.supervisor.running:
-                self._start(self._refresh_engine_state())
-            elif self._engine.loaded is not None:
-                # The engine died; Engine restarts it with the last good model on the next send.
-                self._model_ready = True
-                self.engine_state_changed.emit(self.tr("Engine stopped"))
-                return
-        self.engine_state_changed.emit(
-            self._ready_text() if self._model_ready else self.tr("No model loaded")
-        )
+        self._show_loaded_model()
 
-    async def _refresh_engine_state(self) -> None:
-        try:
-            status = await self._engine.status()
-        except Exception as exc:  # only informative; the banner already says what failed
-            log.warning("engine status after a failed load: %s", exc)
-            return
-        if status.get("loaded") and not self.busy:
-            self.model_status = status
-            self._model_ready = True
-            self.engine_state_changed.emit(self._ready_text())
+    def _show_loaded_model(self) -> None:
+        """The picker and the status line show what the engine holds (it may be nothing)."""
+        loaded = self._engine.loaded
+        self._model_ready = loaded is not None
+        if loaded is None:
+            self.model_status = None
+            self.engine_state_changed.emit(self.tr("No model loaded"))
+        else:
+            self._select_in_picker(loaded.path, add=True)
+            self.engine_state_changed.emit(
+                self.tr("Engine stopped") if self._engine.needs_restart else self._ready_text()
+            )
         self._update_actions()
 
     # --- chatting ---------------------------------------------------------------------
 
     async def _reply(self, text: str) -> None:
         self.banner.clear()
-        self.history.append({"role": "user", "content": text})
         self.transcript.begin_message(self.tr("You"))
         self.transcript.append_text(text)
         self.transcript.begin_message(self._assistant_name())
-        result = ChatResult()
-        pieces: list[str] = []
-        outcome = "failed"
-        if not self._engine.supervisor.running and self._engine.loaded is not None:
-            self._restarting = True
-            self._progress_hide_timer.stop()
-            self._show_progress(0.0, self.tr("Restarting the engine…"))
-            self.engine_state_changed.emit(self.tr("Restarting the engine…"))
-        try:
-            stream = self._engine.stream_chat(
-                list(self.history),
-                result,
-                on_progress=self._on_engine_progress,
-                max_tokens=self.max_tokens,
-                temperature=self.temperature,
-            )
-            async for delta in stream:
-                if not pieces:
-                    self._reply_started()
-                pieces.append(delta.text)
-                self.transcript.append_text(delta.text)
-            outcome = "done"
-        except asyncio.CancelledError:
-            outcome = "stopped"
-            raise
-        except EngineUnavailable as exc:
-            self.banner.show_error(exc.failure.message + " " + self.tr("Send again to restart it."))
-            self.engine_state_changed.emit(self.tr("Engine stopped"))
-        except EngineAPIError as exc:
-            self.banner.show_error(exc.message)
-        except Exception as exc:  # the window must outlive any surprise
-            log.exception("chat reply failed")
-            self.banner.show_error(self.tr("Unexpected error: {error}").format(error=exc))
-        finally:
-            self._reply_ended(text, "".join(pieces), outcome, result)
+        listener = ReplyListener(
+            on_restarting=self._on_session_restarting,
+            on_restart_progress=self._on_session_restart_progress,
+            on_started=self._on_session_reply_started,
+            on_text=self.transcript.append_text,
+            on_ended=self._on_session_reply_ended,
+        )
+        await self.session.reply(text, listener)
 
-    def _reply_started(self) -> None:
+    def _on_session_restarting(self) -> None:
+        self._restarting = True
+        self._progress_hide_timer.stop()
+        self._show_progress(0.0, self.tr("Restarting the engine…"))
+        self.engine_state_changed.emit(self.tr("Restarting the engine…"))
+
+    def _on_session_restart_progress(self, fraction: float | None, stage: str) -> None:
+        self._show_progress(fraction, self.tr("Restarting the engine: {stage}").format(stage=stage))
+
+    def _on_session_reply_started(self) -> None:
         if self._restarting:
             self._restarting = False
             self._show_progress(1.0, self.tr("Engine restarted"))
             self._progress_hide_timer.start()
         self.engine_state_changed.emit(self._ready_text())
 
-    def _reply_ended(self, prompt: str, reply: str, outcome: str, result: ChatResult) -> None:
-        if reply:
-            # A stopped reply is kept: the user saw it, and the model should see it too.
-            self.history.append({"role": "assistant", "content": reply})
-        elif self.history and self.history[-1] == {"role": "user", "content": prompt}:
-            # Nothing came back: drop the turn so the next send does not put two user
-            # turns in a row. After a failure, hand the text back for another try.
-            self.history.pop()
-            if outcome == "failed" and not self.input.toPlainText():
-                self.input.setPlainText(prompt)
-        if outcome == "stopped":
+    def _on_session_reply_ended(self, ended: ReplyEnded) -> None:
+        error = ended.error
+        if isinstance(error, EngineUnavailable):
+            self.banner.show_error(
+                error.failure.message + " " + self.tr("Send again to restart it.")
+            )
+            self.engine_state_changed.emit(self.tr("Engine stopped"))
+        elif isinstance(error, EngineAPIError):
+            self.banner.show_error(error.message)
+        elif error is not None:
+            self.banner.show_error(self.tr("Unexpected error: {error}").format(error=error))
+        if ended.retry_text is not None and not self.input.toPlainText():
+            self.input.setPlainText(ended.retry_text)
+        if ended.outcome == Outcome.STOPPED:
             self.transcript.append_note(self.tr("[stopped]"))
-        elif outcome == "failed":
+        elif ended.outcome == Outcome.FAILED:
             self.transcript.append_note(self.tr("[no reply]"))
-        elif not reply:
+        elif not ended.text:
             self.transcript.append_note(self.tr("[empty reply]"))
         if self._restarting:
             self._restarting = False
             self._progress_hide_timer.start()
         self._reply_task = None
         self._update_actions()
-        self.reply_finished.emit(result)
+        self.reply_finished.emit(ended)
 
     # --- helpers ----------------------------------------------------------------------
 

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from llmos_desktop.core.engine.control.client import ChatResult
-from llmos_desktop.core.engine.errors import EngineFailure
+from llmos_desktop.core.chat.session import ReplyEnded
 from llmos_desktop.core.engine.control.service import Engine
+from llmos_desktop.core.engine.errors import EngineFailure
 from llmos_desktop.core.paths import AppPaths
 from llmos_desktop.core.settings import Settings
 from llmos_desktop.ui.chat_page import ChatPage
@@ -32,8 +32,8 @@ DEFAULT_SIZE = QSize(1000, 700)
 
 
 class MainWindow(QMainWindow):
-    # Emitted by the engine supervisor's watcher thread (see app.build_window); Qt queues
-    # it to the GUI thread, so no widget is touched from that thread.
+    # Emitted on the engine's watcher thread (Engine.subscribe_exit); Qt queues it to the
+    # GUI thread, so no widget is touched from that thread.
     engine_exited = Signal(object)
     closed = Signal()
 
@@ -125,9 +125,11 @@ class MainWindow(QMainWindow):
         self.chat_page.engine_state_changed.connect(self._on_chat_page_engine_state_changed)
         self.chat_page.reply_finished.connect(self._on_chat_page_reply_finished)
         self.engine_exited.connect(self._on_engine_exited)
+        self._unsubscribe_exit = engine.subscribe_exit(self.engine_exited.emit)
 
     async def shutdown(self) -> None:
         """Stop the pages' work; the caller then closes the engine."""
+        self._unsubscribe_exit()
         await self.chat_page.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -143,8 +145,8 @@ class MainWindow(QMainWindow):
     def _on_chat_page_engine_state_changed(self, text: str) -> None:
         self.engine_label.setText(text)
 
-    def _on_chat_page_reply_finished(self, result: ChatResult) -> None:
-        self.speed_label.setText(self._speed_text(result.timings))
+    def _on_chat_page_reply_finished(self, ended: ReplyEnded) -> None:
+        self.speed_label.setText(self._speed_text(ended.result.timings))
 
     def _on_about_action_triggered(self) -> None:
         if self._about_task is None or self._about_task.done():
@@ -155,7 +157,7 @@ class MainWindow(QMainWindow):
 
         backend = self.tr("engine not started")
         # Ask a running engine only: About must not start one.
-        if self.engine.supervisor.running:
+        if self.engine.running:
             try:
                 backend = str((await self.engine.status()).get("backend", backend))
             except Exception as exc:  # the dialog still opens; it just says why

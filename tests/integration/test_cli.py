@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -41,14 +42,14 @@ def _assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: s
         assert needle in lines[0], lines[0]
 
 
-def test_serve_refuses_unusable_files(tmp_path: Path, model_path: Path) -> None:
+def test_serve_refuses_unusable_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty.gguf"
     empty.write_bytes(b"")
     noise = tmp_path / "noise.gguf"
     noise.write_bytes(os.urandom(2048))
+    whole = write_gguf(tmp_path / "whole.gguf", tensors=4).read_bytes()
     truncated = tmp_path / "truncated.gguf"
-    with model_path.open("rb") as src:
-        truncated.write_bytes(src.read(10_000_000))
+    truncated.write_bytes(whole[: len(whole) - 100])
     alien = write_gguf(tmp_path / "alien.gguf", architecture="totally-not-a-model")
     for path, words in [
         (tmp_path / "missing.gguf", ("missing.gguf",)),
@@ -60,18 +61,39 @@ def test_serve_refuses_unusable_files(tmp_path: Path, model_path: Path) -> None:
         _assert_one_line_error(_llmos("serve", "--model", str(path)), *words)
 
 
-def test_serve_requires_api_key_off_loopback(model_path: Path) -> None:
+def test_serve_requires_api_key_off_loopback(tmp_path: Path) -> None:
+    model = write_gguf(tmp_path / "m.gguf")
+    _assert_one_line_error(_llmos("serve", "--model", str(model), "--host", "0.0.0.0"), "--api-key")
+
+
+def test_serve_rejects_bad_numbers_naming_the_option(tmp_path: Path) -> None:
+    model = str(write_gguf(tmp_path / "m.gguf"))
+    _assert_one_line_error(_llmos("serve", "--model", model, "--ctx", "-5"), "--ctx", "128")
+    _assert_one_line_error(_llmos("serve", "--model", model, "--threads", "0"), "--threads")
     _assert_one_line_error(
-        _llmos("serve", "--model", str(model_path), "--host", "0.0.0.0"), "--api-key"
+        _llmos("serve", "--model", model, "--stream-interval-ms", "-1"), "--stream-interval-ms"
     )
 
 
-def test_serve_rejects_bad_numbers(model_path: Path) -> None:
-    _assert_one_line_error(_llmos("serve", "--model", str(model_path), "--ctx", "-5"), "ctx")
-    _assert_one_line_error(
-        _llmos("serve", "--model", str(model_path), "--stream-interval-ms", "-1"),
-        "--stream-interval-ms",
-    )
+def test_serve_says_a_busy_port_before_loading_anything(tmp_path: Path) -> None:
+    model = str(write_gguf(tmp_path / "m.gguf", tensors=4))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        started = time.monotonic()
+        result = _llmos("serve", "--model", model, "--port", port)
+    _assert_one_line_error(result, f"127.0.0.1:{port}")
+    assert "loading" not in result.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_serve_help_lists_the_contract_options() -> None:
+    result = _llmos("serve", "--help")
+    assert result.returncode == 0
+    for option in ("--model", "--ctx", "--gpu-layers", "--threads", "--chat-template"):
+        assert option in result.stdout
+    assert "(default 4096)" in result.stdout
 
 
 @pytest.mark.model
@@ -102,6 +124,7 @@ def _check_served(proc: subprocess.Popen[str]) -> None:
     try:
         assert proc.stdout is not None
         url = None
+        summary = ""
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             line = proc.stdout.readline()
@@ -109,6 +132,7 @@ def _check_served(proc: subprocess.Popen[str]) -> None:
                 break
             if line.startswith("Serving"):
                 url = line.split(" at ", 1)[1].strip()
+                summary = proc.stdout.readline()
                 break
         assert url, proc.stderr.read() if proc.stderr else ""
         client = openai.OpenAI(base_url=url, api_key="secret-key", max_retries=0)
@@ -129,3 +153,9 @@ def _check_served(proc: subprocess.Popen[str]) -> None:
     finally:
         proc.terminate()
         proc.wait(20)
+    # One clear summary on the terminal; llama.cpp's chatter stays in the log file.
+    out = proc.stdout.read() if proc.stdout else ""
+    err = proc.stderr.read() if proc.stderr else ""
+    assert "chat template: gemma" in summary + out, summary + out
+    for chatter in ("llama_model_loader", "fallback chat format", "Model metadata"):
+        assert chatter not in err, err[-2000:]

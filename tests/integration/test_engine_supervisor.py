@@ -15,7 +15,8 @@ import openai
 import psutil
 import pytest
 
-from llmos_desktop.core.engine.control.service import Engine, EngineUnavailable, LoadSpec
+from llmos_desktop.core.engine.contract import ErrorKind, ModelLoad, SamplingOptions
+from llmos_desktop.core.engine.control.service import Engine, EngineUnavailable
 from llmos_desktop.core.engine.control.supervisor import EngineSupervisor
 from tests.helpers.engine import TEST_CTX, TEST_THREADS
 
@@ -36,20 +37,24 @@ def test_sigkill_mid_stream_is_reported_and_next_request_restarts(
 ) -> None:
     supervisor = EngineSupervisor(log_path=tmp_path / "engine.log")
     engine = Engine(supervisor)
-    spec = LoadSpec(str(model_path), n_ctx=TEST_CTX, n_threads=TEST_THREADS)
+    spec = ModelLoad(path=str(model_path), n_ctx=TEST_CTX, n_threads=TEST_THREADS)
 
     async def scenario() -> None:
         events = [e async for e in engine.load(spec)]
         assert events[-1]["type"] == "loaded"
         assert any(e["type"] == "progress" and 0 < e["progress"] < 1 for e in events)
-        first_pid = supervisor.pid
+        first_pid = engine.pid
         assert first_pid is not None
+        exits: list[ErrorKind] = []
+        engine.subscribe_exit(lambda failure: exits.append(failure.kind))
 
         messages = [{"role": "user", "content": "Tell me a long story."}]
         pieces = 0
         killed_at = 0.0
         with pytest.raises(EngineUnavailable) as caught:
-            async for _delta in engine.stream_chat(messages, max_tokens=1000):
+            async for _delta in engine.stream_chat(
+                messages, sampling=SamplingOptions(max_tokens=1000)
+            ):
                 pieces += 1
                 if pieces == 3:
                     killed_at = time.monotonic()
@@ -57,16 +62,21 @@ def test_sigkill_mid_stream_is_reported_and_next_request_restarts(
         assert time.monotonic() - killed_at < 2.0, "the client must learn of the kill within 2 s"
         assert caught.value.failure.kind == "killed"
         assert "killed" in caught.value.failure.message.lower()
-        assert supervisor.last_failure is not None and supervisor.last_failure.kind == "killed"
+        assert engine.failure is not None and engine.failure.kind == ErrorKind.KILLED
+        assert exits == [ErrorKind.KILLED], "exit listeners hear of it once"
+        assert engine.needs_restart
 
         reloads: list[dict[str, object]] = []
         text = ""
         async for delta in engine.stream_chat(
-            [{"role": "user", "content": "Say hello."}], max_tokens=8, on_progress=reloads.append
+            [{"role": "user", "content": "Say hello."}],
+            sampling=SamplingOptions(max_tokens=8),
+            on_progress=reloads.append,
         ):
             text += delta.text
         assert text.strip()
-        assert supervisor.pid != first_pid
+        assert engine.pid != first_pid
+        assert not engine.needs_restart
         assert supervisor.restarts == 1
         assert any(e.get("type") == "loaded" for e in reloads), "the last model is reloaded"
         await engine.close()

@@ -24,6 +24,7 @@ from pytestqt.qtbot import QtBot
 
 import llmos_desktop
 from llmos_desktop.app import build_window, close_window
+from llmos_desktop.core.engine.contract import LoadOptions, SamplingOptions
 from llmos_desktop.core.paths import app_paths
 from llmos_desktop.core.settings import Settings, load_settings
 from llmos_desktop.ui.main_window import MainWindow
@@ -63,7 +64,7 @@ def loaded_window(
     engines_before = {p.pid for p in _engine_children()}
     home = tmp_path_factory.mktemp("ui-home")
     paths = app_paths({"LLMOS_HOME": str(home)}).ensure()
-    settings = Settings(n_threads=2, prompt_cache_mb=256)
+    settings = Settings(load=LoadOptions(n_threads=2), prompt_cache_mb=256)
     window = build_window(paths=paths, settings=settings)
     window.show()
     pids: set[int] = set()
@@ -78,8 +79,8 @@ def loaded_window(
         )
         yield window
     finally:
-        if window.engine.supervisor.pid is not None:
-            pids.add(window.engine.supervisor.pid)
+        if window.engine.pid is not None:
+            pids.add(window.engine.pid)
         run_on_loop(close_window(window), 30)
         window.close()
         window.deleteLater()
@@ -94,13 +95,12 @@ def chat(loaded_window: MainWindow, qtbot: QtBot) -> MainWindow:
     page = loaded_window.chat_page
     qtbot.waitUntil(lambda: not page.busy, timeout=30_000)
     qtbot.mouseClick(page.new_chat_button, Qt.MouseButton.LeftButton)
-    page.max_tokens = 48
-    page.temperature = 0.7
+    page.session.sampling = SamplingOptions(max_tokens=48)
     return loaded_window
 
 
 def _reply_text(window: MainWindow) -> str:
-    history = window.chat_page.history
+    history = window.chat_page.session.messages
     return history[-1]["content"] if history and history[-1]["role"] == "assistant" else ""
 
 
@@ -145,7 +145,7 @@ def test_window_opens_with_pages_and_no_engine(fresh_window: MainWindow, qtbot: 
     window.navigation.setCurrentRow(0)
 
     page = window.chat_page
-    assert window.engine.supervisor.pid is None  # the engine starts on the first load
+    assert window.engine.pid is None  # the engine starts on the first load
     assert "not started" in window.engine_label.text()
     assert not page.send_button.isEnabled()
     assert not page.stop_button.isEnabled()
@@ -162,7 +162,7 @@ def test_start_up_imports_nothing_heavy(tmp_path: Path) -> None:
         "window.show()\n"
         "qapp.processEvents()\n"
         f"heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]\n"
-        "print(json.dumps({'heavy': heavy, 'pid': window.engine.supervisor.pid}))\n"
+        "print(json.dumps({'heavy': heavy, 'pid': window.engine.pid}))\n"
     )
     env = dict(os.environ, LLMOS_HOME=str(tmp_path / "home"), QT_QPA_PLATFORM="offscreen")
     done = subprocess.run(
@@ -185,7 +185,7 @@ def test_enter_sends_and_shift_enter_adds_a_line(fresh_window: MainWindow, qtbot
     assert submitted == [True]
     # No model loaded: nothing is sent and the text stays where it was.
     assert page.input.toPlainText() == "one\ntwo"
-    assert page.history == []
+    assert page.session.messages == []
 
 
 def test_bad_file_shows_a_readable_banner(
@@ -204,7 +204,7 @@ def test_bad_file_shows_a_readable_banner(
     assert not page.model_ready
     assert not page.send_button.isEnabled()
     assert page.load_button.isEnabled()
-    assert fresh_window.engine.supervisor.pid is None  # rejected before the engine started
+    assert fresh_window.engine.pid is None  # rejected before the engine started
     assert fresh_window.isVisible()
 
 
@@ -216,11 +216,11 @@ def test_load_then_streamed_reply(chat: MainWindow, qtbot: QtBot, model_path: Pa
     page = chat.chat_page
     assert page.progress_bar.value() == 100
     assert "Ready" in chat.engine_label.text()
-    assert chat.engine.supervisor.pid is not None
+    assert chat.engine.pid is not None
     assert str(model_path) in load_settings(chat.paths.settings_file).recent_models
     assert chat.focusWidget() is page.input, "after New chat, typing goes to the input"
 
-    page.max_tokens = 24
+    page.session.sampling = SamplingOptions(max_tokens=24)
     task = page.send_message("Hello")
     assert task is not None
     assert page.stop_button.isEnabled()
@@ -240,14 +240,13 @@ def test_load_then_streamed_reply(chat: MainWindow, qtbot: QtBot, model_path: Pa
     assert len(growth) >= 3, f"transcript did not grow while streaming: {growth}"
     assert "tokens/s" in chat.speed_label.text()
     assert page.send_button.isEnabled()
-    assert page.history[0] == {"role": "user", "content": "Hello"}
+    assert page.session.messages[0] == {"role": "user", "content": "Hello"}
 
 
 @pytest.mark.model
 def test_stop_ends_the_reply_and_keeps_it(chat: MainWindow, qtbot: QtBot) -> None:
     page = chat.chat_page
-    page.max_tokens = 2000
-    page.temperature = 1.0
+    page.session.sampling = SamplingOptions(max_tokens=2000, temperature=1.0)
     before = len(page.transcript.toPlainText())
     task = page.send_message("Write a very long story about a dragon who learns to cook.")
     assert task is not None
@@ -267,19 +266,19 @@ def test_stop_ends_the_reply_and_keeps_it(chat: MainWindow, qtbot: QtBot) -> Non
     partial = _reply_text(chat)
     assert partial, "the partial reply was not kept in the history"
 
-    page.max_tokens = 16
+    page.session.sampling = SamplingOptions(max_tokens=16)
     task = page.send_message("And then?")
     assert task is not None
     qtbot.waitUntil(task.done, timeout=30_000)
     assert task.exception() is None
     assert page.banner.text() == ""
-    assert [m["role"] for m in page.history] == ["user", "assistant", "user", "assistant"]
+    assert [m["role"] for m in page.session.messages] == ["user", "assistant", "user", "assistant"]
 
 
 @pytest.mark.model
 def test_engine_killed_then_next_send_restarts(chat: MainWindow, qtbot: QtBot) -> None:
     page = chat.chat_page
-    pid = chat.engine.supervisor.pid
+    pid = chat.engine.pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: "killed" in page.banner.text(), timeout=10_000)
@@ -288,7 +287,7 @@ def test_engine_killed_then_next_send_restarts(chat: MainWindow, qtbot: QtBot) -
 
     restarting: list[str] = []
     page.engine_state_changed.connect(restarting.append)
-    page.max_tokens = 16
+    page.session.sampling = SamplingOptions(max_tokens=16)
     task = page.send_message("Hello again")
     assert task is not None
     with StallWatch() as stalls:
@@ -298,7 +297,7 @@ def test_engine_killed_then_next_send_restarts(chat: MainWindow, qtbot: QtBot) -
     assert task.exception() is None
     assert page.banner.text() == "", page.banner.text()
     assert _reply_text(chat), "no reply after the restart"
-    new_pid = chat.engine.supervisor.pid
+    new_pid = chat.engine.pid
     assert new_pid is not None and new_pid != pid
     assert any("Restarting" in line for line in restarting)
 
@@ -306,7 +305,7 @@ def test_engine_killed_then_next_send_restarts(chat: MainWindow, qtbot: QtBot) -
 @pytest.mark.model
 def test_quick_stream_stop_cycles_keep_the_loop_alive(chat: MainWindow, qtbot: QtBot) -> None:
     page = chat.chat_page
-    page.max_tokens = 8
+    page.session.sampling = SamplingOptions(max_tokens=8)
     for cycle in range(10):
         qtbot.mouseClick(page.new_chat_button, Qt.MouseButton.LeftButton)
         task = page.send_message(f"Count to {cycle + 3}.")
@@ -322,7 +321,7 @@ def test_quick_stream_stop_cycles_keep_the_loop_alive(chat: MainWindow, qtbot: Q
     qtbot.waitUntil(task.done, timeout=30_000)
     assert task.exception() is None
     assert page.banner.text() == ""
-    assert chat.engine.supervisor.running
+    assert chat.engine.running
 
 
 def test_help_about_opens_without_starting_an_engine(
@@ -348,5 +347,5 @@ def test_help_about_opens_without_starting_an_engine(
     text = " ".join(label.text() for label in about.findChildren(QLabel))
     assert llmos_desktop.__version__ in text
     assert "engine not started" in text
-    assert not fresh_window.engine.supervisor.running
+    assert not fresh_window.engine.running
     about.close()

@@ -10,15 +10,17 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
+from llmos_desktop.core.engine.contract import ErrorKind
+
 # (kind, message, substrings in llama.cpp's log that identify it); first match wins.
-_LOG_PATTERNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+_LOG_PATTERNS: tuple[tuple[ErrorKind, str, tuple[str, ...]], ...] = (
     (
-        "unsupported_architecture",
+        ErrorKind.UNSUPPORTED_ARCHITECTURE,
         "this model's architecture is not supported by this version of llama.cpp",
         ("unknown model architecture", "unsupported model architecture"),
     ),
     (
-        "out_of_memory",
+        ErrorKind.OUT_OF_MEMORY,
         "not enough memory to load this model (try a smaller model, quantisation or context)",
         (
             "failed to allocate",
@@ -31,7 +33,7 @@ _LOG_PATTERNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ),
     ),
     (
-        "corrupt_file",
+        ErrorKind.CORRUPT_FILE,
         "the model file is corrupt or incomplete (download it again)",
         (
             "not within the file bounds",
@@ -48,7 +50,8 @@ _LOG_PATTERNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-def classify_log(log_text: str) -> tuple[str | None, str]:
+def classify_log(log_text: str) -> tuple[ErrorKind | None, str]:
+    """The kind and a human reason of a failure that llama.cpp's log describes, if any."""
     lowered = log_text.lower()
     for kind, message, needles in _LOG_PATTERNS:
         if any(needle.lower() in lowered for needle in needles):
@@ -60,7 +63,7 @@ def classify_log(log_text: str) -> tuple[str | None, str]:
 class EngineFailure:
     """Why the engine process went away, in words a person can act on."""
 
-    kind: str  # killed, out_of_memory, unsupported_architecture, corrupt_file, crashed, failed_to_start, timeout
+    kind: ErrorKind
     message: str
     exit_code: int | None = None
     log_tail: str = ""
@@ -80,9 +83,9 @@ def describe_exit(
             sig_name = signal.Signals(sig).name
         except ValueError:
             sig_name = f"signal {sig}"
-        if sig == getattr(signal, "SIGKILL", 9) and kind != "out_of_memory":
+        if sig == getattr(signal, "SIGKILL", 9) and kind != ErrorKind.OUT_OF_MEMORY:
             return EngineFailure(
-                "killed",
+                ErrorKind.KILLED,
                 "The engine was killed (SIGKILL) — by a user, or by the system when memory ran out.",
                 exit_code,
                 log_tail,
@@ -91,13 +94,15 @@ def describe_exit(
             return EngineFailure(
                 kind, f"The engine stopped: {reason} ({sig_name}).", exit_code, log_tail
             )
-        return EngineFailure("crashed", f"The engine crashed ({sig_name}).", exit_code, log_tail)
+        return EngineFailure(
+            ErrorKind.CRASHED, f"The engine crashed ({sig_name}).", exit_code, log_tail
+        )
     if kind is not None:
         return EngineFailure(
             kind, f"The engine stopped: {reason} (exit code {exit_code}).", exit_code, log_tail
         )
     if requested_stop and exit_code == 0:
-        return EngineFailure("stopped", "The engine was stopped.", exit_code, log_tail)
+        return EngineFailure(ErrorKind.STOPPED, "The engine was stopped.", exit_code, log_tail)
     return EngineFailure(
-        "crashed", f"The engine crashed with exit code {exit_code}.", exit_code, log_tail
+        ErrorKind.CRASHED, f"The engine crashed with exit code {exit_code}.", exit_code, log_tail
     )

@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse
 
+from llmos_desktop.core.engine.contract import ModelLoad, SamplingOptions
+
 
 class EngineAPIError(Exception):
     """The engine answered with an error (OpenAI-style body)."""
@@ -113,24 +115,9 @@ class EngineClient:
         except httpx.TransportError as exc:
             raise EngineConnectionError(f"The engine connection was lost: {exc}") from exc
 
-    async def load(
-        self,
-        path: str,
-        *,
-        n_ctx: int = 4096,
-        n_gpu_layers: int = 0,
-        n_threads: int | None = None,
-        chat_template: str | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
+    async def load(self, spec: ModelLoad) -> AsyncIterator[dict[str, Any]]:
         """Progress events ({"type": "progress", ...}) then one {"type": "loaded", "status": ...}."""
-        body = {
-            "path": path,
-            "n_ctx": n_ctx,
-            "n_gpu_layers": n_gpu_layers,
-            "n_threads": n_threads,
-            "chat_template": chat_template,
-            "stream": True,
-        }
+        body = {**spec.model_dump(exclude_none=True), "stream": True}
         async for event in self._events("/control/load", body):
             yield event
 
@@ -138,7 +125,7 @@ class EngineClient:
         self,
         messages: Sequence[Mapping[str, Any]],
         result: ChatResult | None = None,
-        **sampling: Any,
+        sampling: SamplingOptions | None = None,
     ) -> AsyncIterator[TextDelta]:
         """Yields text pieces; fills ``result`` (finish reason, usage, timings) at the end."""
         out = result if result is not None else ChatResult()
@@ -147,7 +134,8 @@ class EngineClient:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        body.update({k: v for k, v in sampling.items() if v is not None})
+        if sampling is not None:
+            body.update(sampling.request_fields())
         async for chunk in self._events("/v1/chat/completions", body):
             if chunk.get("usage"):
                 out.usage = chunk["usage"]

@@ -8,11 +8,13 @@ awaits these coroutines on its qasync loop; blocking process work goes to a thre
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from llmos_desktop.core.engine.contract import ErrorKind, ModelLoad, SamplingOptions
 from llmos_desktop.core.engine.control.client import (
     ChatResult,
     EngineAPIError,
@@ -20,17 +22,10 @@ from llmos_desktop.core.engine.control.client import (
     EngineConnectionError,
     TextDelta,
 )
-from llmos_desktop.core.engine.errors import EngineFailure
 from llmos_desktop.core.engine.control.supervisor import EngineStartError, EngineSupervisor
+from llmos_desktop.core.engine.errors import EngineFailure
 
-
-@dataclass(frozen=True)
-class LoadSpec:
-    path: str
-    n_ctx: int = 4096
-    n_gpu_layers: int = 0
-    n_threads: int | None = None
-    chat_template: str | None = None
+log = logging.getLogger(__name__)
 
 
 class EngineUnavailable(Exception):
@@ -41,19 +36,74 @@ class EngineUnavailable(Exception):
         self.failure = failure
 
 
+ExitListener = Callable[[EngineFailure], None]
+
+
 class Engine:
+    """The engine the UI, the CLI's clients and the app store use: load, chat, status.
+
+    The supervisor that owns the process is private to it; what a caller may know of
+    the process (running, pid, why it exited) is offered here.
+    """
+
     def __init__(self, supervisor: EngineSupervisor) -> None:
-        self.supervisor = supervisor
-        self.loaded: LoadSpec | None = None
+        self._supervisor = supervisor
+        self._supervisor.on_exit = self._on_supervisor_exit
+        self._exit_listeners: list[ExitListener] = []
+        self.loaded: ModelLoad | None = None
         # The engine process that holds ``loaded``. Comparing pids (rather than remembering
         # "we just restarted") survives a task cancelled in the middle of a restart.
         self._loaded_in_pid: int | None = None
         self._client: EngineClient | None = None
         self._lock: asyncio.Lock | None = None
 
+    # --- the process, as callers may see it -------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._supervisor.running
+
+    @property
+    def pid(self) -> int | None:
+        return self._supervisor.pid
+
+    @property
+    def command(self) -> list[str]:
+        """How the engine process is started (the installer's self-test reports it)."""
+        return list(self._supervisor.command)
+
     @property
     def failure(self) -> EngineFailure | None:
-        return self.supervisor.last_failure
+        """Why the engine process last went away, if it did."""
+        return self._supervisor.last_failure
+
+    @property
+    def needs_restart(self) -> bool:
+        """A model was loaded but its process is gone: the next request restarts it."""
+        return self.loaded is not None and not self._supervisor.running
+
+    def subscribe_exit(self, listener: ExitListener) -> Callable[[], None]:
+        """Call ``listener`` when the engine process dies unasked; returns an unsubscribe.
+
+        Listeners are called on the supervisor's watcher thread: a GUI listener must hand
+        over to its own thread (a queued Qt signal does).
+        """
+        self._exit_listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._exit_listeners.remove(listener)
+
+        return unsubscribe
+
+    def _on_supervisor_exit(self, failure: EngineFailure) -> None:
+        for listener in list(self._exit_listeners):
+            try:
+                listener(failure)
+            except Exception:
+                log.exception("engine exit listener failed")
+
+    # --- requests ---------------------------------------------------------------------
 
     async def _blocking(self, func: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, func, *args)
@@ -66,7 +116,7 @@ class Engine:
             self._lock = asyncio.Lock()
         async with self._lock:
             try:
-                endpoint, started = await self._blocking(self.supervisor.ensure_running)
+                endpoint, started = await self._blocking(self._supervisor.ensure_running)
             except EngineStartError as exc:
                 raise EngineUnavailable(exc.failure) from exc
             if self._client is None or started or self._client.base_url != endpoint.base_url:
@@ -76,51 +126,65 @@ class Engine:
             client = self._client
             if self.loaded is not None and self._loaded_in_pid != endpoint.pid:
                 spec = self.loaded
-                async for event in self._load_events(client, spec):
+                async for event in client.load(spec):
                     if event.get("type") == "loaded":
                         self._loaded_in_pid = endpoint.pid
                     if on_progress is not None:
                         on_progress(event)
             return client
 
-    @staticmethod
-    def _load_events(client: EngineClient, spec: LoadSpec) -> AsyncIterator[dict[str, Any]]:
-        return client.load(
-            spec.path,
-            n_ctx=spec.n_ctx,
-            n_gpu_layers=spec.n_gpu_layers,
-            n_threads=spec.n_threads,
-            chat_template=spec.chat_template,
-        )
+    async def load(self, spec: ModelLoad) -> AsyncIterator[dict[str, Any]]:
+        """Load ``spec``: progress events, then {"type": "loaded", "status": ...}.
 
-    async def load(self, spec: LoadSpec) -> AsyncIterator[dict[str, Any]]:
-        # Loading replaces the engine's model (it unloads first), so there is no "last model"
-        # to restore if this load fails, and no point reloading the old one before it
-        # (ensure_ready reloads only while ``loaded`` is set).
+        Raises EngineAPIError when the engine refuses the model and EngineUnavailable
+        when the process dies. Afterwards ``loaded`` says what the engine holds: a file
+        refused by the pre-flight check leaves the previous model loaded, and ``loaded``
+        keeps naming it.
+        """
+        previous = self.loaded
+        # While the load runs, a restart must not reload the previous model first.
         self.loaded = None
         self._loaded_in_pid = None
         client = await self.ensure_ready()
-        pid = self.supervisor.pid
+        pid = self._supervisor.pid
         try:
-            async for event in self._load_events(client, spec):
+            async for event in client.load(spec):
                 if event.get("type") == "loaded":
                     self.loaded = spec
                     self._loaded_in_pid = pid
                 yield event
         except EngineConnectionError as exc:
             raise await self._died(exc) from exc
+        except EngineAPIError:
+            await self._recover_loaded(client, previous, pid)
+            raise
+
+    async def _recover_loaded(
+        self, client: EngineClient, previous: ModelLoad | None, pid: int | None
+    ) -> None:
+        """After a refused load: is the previous model still the one the engine holds?"""
+        if previous is None:
+            return
+        try:
+            status = await client.status()
+        except (EngineAPIError, EngineConnectionError) as exc:
+            log.warning("engine status after a failed load: %s", exc)
+            return
+        if status.get("loaded") and status.get("model_path") == previous.path:
+            self.loaded = previous
+            self._loaded_in_pid = pid
 
     async def stream_chat(
         self,
         messages: Sequence[Mapping[str, Any]],
         result: ChatResult | None = None,
         *,
+        sampling: SamplingOptions | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
-        **sampling: Any,
     ) -> AsyncIterator[TextDelta]:
         client = await self.ensure_ready(on_progress)
         try:
-            async for delta in client.stream_chat(messages, result, **sampling):
+            async for delta in client.stream_chat(messages, result, sampling):
                 yield delta
         except EngineConnectionError as exc:
             raise await self._died(exc) from exc
@@ -135,22 +199,25 @@ class Engine:
     async def _died(self, exc: Exception) -> EngineUnavailable:
         """The connection broke: wait briefly for the process's exit to learn why."""
         deadline = time.monotonic() + 2.0
-        while self.supervisor.running and time.monotonic() < deadline:
+        while self._supervisor.running and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         for _ in range(20):
-            if self.supervisor.last_failure is not None or self.supervisor.running:
+            if self._supervisor.last_failure is not None or self._supervisor.running:
                 break
             await asyncio.sleep(0.05)
-        failure = self.supervisor.last_failure
+        failure = self._supervisor.last_failure
         if failure is None:
-            failure = EngineFailure("connection_lost", f"The engine connection was lost: {exc}")
+            failure = EngineFailure(
+                ErrorKind.CONNECTION_LOST, f"The engine connection was lost: {exc}"
+            )
         return EngineUnavailable(failure)
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-        await self._blocking(self.supervisor.stop)
+        self._exit_listeners.clear()
+        await self._blocking(self._supervisor.stop)
 
 
-__all__ = ["ChatResult", "Engine", "EngineAPIError", "EngineUnavailable", "LoadSpec", "TextDelta"]
+__all__ = ["ChatResult", "Engine", "EngineAPIError", "EngineUnavailable", "TextDelta"]

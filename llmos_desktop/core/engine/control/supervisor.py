@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmos_desktop.core.engine.process.child import READY_PREFIX
+from llmos_desktop.core.engine.contract import ErrorKind
 from llmos_desktop.core.engine.errors import EngineFailure, describe_exit
+from llmos_desktop.core.engine.process.child import READY_PREFIX
 
 _LOG_ROTATE_BYTES = 5 * 1024 * 1024
 
@@ -138,7 +139,7 @@ class EngineSupervisor:
                 )
             except OSError as exc:
                 failure = EngineFailure(
-                    "failed_to_start", f"The engine could not be started: {exc}"
+                    ErrorKind.FAILED_TO_START, f"The engine could not be started: {exc}"
                 )
                 self.last_failure = failure
                 raise EngineStartError(failure) from exc
@@ -179,7 +180,7 @@ class EngineSupervisor:
             self._kill(proc)
             _close_pipes(proc)
             failure = EngineFailure(
-                "timeout",
+                ErrorKind.TIMEOUT,
                 f"The engine did not become ready within {self.ready_timeout:.0f} s.",
                 proc.poll(),
                 self.log_tail(),
@@ -191,7 +192,7 @@ class EngineSupervisor:
             _close_pipes(proc)
             failure = describe_exit(code, self.log_tail())
             failure = EngineFailure(
-                "failed_to_start",
+                ErrorKind.FAILED_TO_START,
                 f"The engine failed to start: {failure.message}",
                 code,
                 failure.log_tail,

@@ -105,7 +105,7 @@ def child_main(argv: list[str]) -> int:
 
     runtime = EngineRuntime(cache_bytes=cache_bytes)
     # Route llama.cpp's log into our stderr (the engine log file) from the start.
-    runtime.executor.submit(runtime._ensure_log).result()
+    runtime.executor.submit(runtime.log.install).result()
     app = create_app(runtime, ServerConfig(token=token))
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]

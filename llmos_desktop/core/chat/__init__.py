@@ -1,0 +1,1 @@
+"""Chats: the conversation logic (session) and, later, the conversation store."""
