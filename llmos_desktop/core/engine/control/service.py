@@ -22,7 +22,11 @@ from llmos_desktop.core.engine.control.client import (
     EngineConnectionError,
     TextDelta,
 )
-from llmos_desktop.core.engine.control.supervisor import EngineStartError, EngineSupervisor
+from llmos_desktop.core.engine.control.supervisor import (
+    EngineEndpoint,
+    EngineStartError,
+    EngineSupervisor,
+)
 from llmos_desktop.core.engine.errors import EngineFailure
 
 log = logging.getLogger(__name__)
@@ -108,6 +112,14 @@ class Engine:
     async def _blocking(self, func: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, func, *args)
 
+    def _start_engine(self) -> tuple[EngineEndpoint, bool]:
+        # The HTTP client's imports (~60 ms) happen here, on a worker thread, so that
+        # making the first client does not stall the GUI's loop.
+        import httpx  # noqa: F401
+        import httpx_sse  # noqa: F401
+
+        return self._supervisor.ensure_running()
+
     async def ensure_ready(
         self, on_progress: Callable[[dict[str, Any]], None] | None = None
     ) -> EngineClient:
@@ -116,7 +128,7 @@ class Engine:
             self._lock = asyncio.Lock()
         async with self._lock:
             try:
-                endpoint, started = await self._blocking(self._supervisor.ensure_running)
+                endpoint, started = await self._blocking(self._start_engine)
             except EngineStartError as exc:
                 raise EngineUnavailable(exc.failure) from exc
             if self._client is None or started or self._client.base_url != endpoint.base_url:
