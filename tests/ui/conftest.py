@@ -15,12 +15,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from llmos_desktop.app import build_window, close_window
+from llmos_desktop.core.engine.contract import LoadOptions, SamplingOptions
+from llmos_desktop.core.paths import app_paths
+from llmos_desktop.core.settings import Settings
+from llmos_desktop.ui.main_window import MainWindow
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +89,69 @@ class StallWatch:
         now = time.monotonic()
         self.longest = max(self.longest, now - self._last)
         self._last = now
+
+
+def engine_children() -> list[psutil.Process]:
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "--engine-child" in child.cmdline():
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture
+def fresh_window(qtbot: QtBot, qasync_loop: asyncio.AbstractEventLoop) -> Iterator[MainWindow]:
+    """A window built the way the app builds it (paths and settings from LLMOS_HOME)."""
+    window = build_window()
+    qtbot.addWidget(window)
+    window.show()
+    yield window
+    run_on_loop(close_window(window), 30)
+
+
+@pytest.fixture(scope="module")
+def loaded_window(
+    qasync_loop: asyncio.AbstractEventLoop,
+    model_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[MainWindow]:
+    # Engines of other test modules (e.g. the session-wide API engine) are not ours to judge.
+    engines_before = {p.pid for p in engine_children()}
+    home = tmp_path_factory.mktemp("ui-home")
+    paths = app_paths({"LLMOS_HOME": str(home)}).ensure()
+    settings = Settings(load=LoadOptions(n_threads=2), prompt_cache_mb=256)
+    window = build_window(paths=paths, settings=settings)
+    window.show()
+    pids: set[int] = set()
+    try:
+        task = window.chat_page.load_model(model_path)
+        assert task is not None
+        spin_until(task.done, 120, "the model to load")
+        task.result()
+        assert window.chat_page.model_ready, window.chat_page.banner.text()
+        assert window.focusWidget() is window.chat_page.input, (
+            "after a load, typing goes to the input"
+        )
+        yield window
+    finally:
+        if window.engine.pid is not None:
+            pids.add(window.engine.pid)
+        run_on_loop(close_window(window), 30)
+        window.close()
+        window.deleteLater()
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert [p for p in engine_children() if p.pid not in engines_before] == []
+
+
+@pytest.fixture
+def chat(loaded_window: MainWindow, qtbot: QtBot) -> MainWindow:
+    """The shared loaded window with an empty conversation and default limits."""
+    page = loaded_window.chat_page
+    qtbot.waitUntil(lambda: not page.busy, timeout=30_000)
+    qtbot.mouseClick(page.new_chat_button, Qt.MouseButton.LeftButton)
+    page.session.sampling = SamplingOptions(max_tokens=48)
+    return loaded_window
