@@ -21,6 +21,10 @@ from tests.helpers.engine import TEST_CTX, TEST_THREADS
 pytestmark = pytest.mark.model
 
 
+def _broken_listener(_failure: EngineFailure) -> None:
+    raise RuntimeError("a listener with a bug")
+
+
 async def _load(engine: Engine, spec: ModelLoad) -> list[dict[str, object]]:
     return [event async for event in engine.load(spec)]
 
@@ -78,7 +82,7 @@ def test_every_exit_listener_hears_of_a_death_once_until_it_unsubscribes(
         try:
             engine.subscribe_exit(heard["a"].append)
             unsubscribe_b = engine.subscribe_exit(heard["b"].append)
-            engine.subscribe_exit(lambda _failure: 1 / 0)  # a broken listener harms no other
+            engine.subscribe_exit(_broken_listener)  # harms no other listener
             await _load(engine, spec)
             assert not engine.needs_restart
             pid = engine.pid

@@ -5,14 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import openai
-import psutil
 import pytest
 
 from llmos_desktop.core.engine.contract import ErrorKind, ModelLoad, SamplingOptions
@@ -21,15 +17,6 @@ from llmos_desktop.core.engine.control.supervisor import EngineSupervisor
 from tests.helpers.engine import TEST_CTX, TEST_THREADS
 
 pytestmark = pytest.mark.model
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_sigkill_mid_stream_is_reported_and_next_request_restarts(
@@ -114,55 +101,3 @@ def test_openai_client_gets_an_error_within_two_seconds_of_a_kill(
         assert supervisor.last_failure is not None and supervisor.last_failure.kind == "killed"
     finally:
         supervisor.stop()
-
-
-def test_engine_exits_when_its_parent_dies(tmp_path: Path) -> None:
-    script = textwrap.dedent(
-        f"""
-        import sys, time
-        from pathlib import Path
-        from llmos_desktop.core.engine.control.supervisor import EngineSupervisor
-        s = EngineSupervisor(log_path=Path({str(tmp_path / "engine.log")!r}))
-        e = s.start()
-        print(e.pid, flush=True)
-        time.sleep(60)
-        """
-    )
-    with subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
-    ) as parent:
-        try:
-            assert parent.stdout is not None
-            engine_pid = int(parent.stdout.readline())
-            assert psutil.pid_exists(engine_pid)
-            parent.kill()  # SIGKILL: no cleanup code runs in the parent
-            parent.wait(10)
-            assert _wait_gone(engine_pid, 5.0), "the engine must not outlive its parent"
-        finally:
-            parent.kill()
-
-
-def test_stop_leaves_no_process(tmp_path: Path) -> None:
-    supervisor = EngineSupervisor(log_path=tmp_path / "engine.log")
-    endpoint = supervisor.start()
-    assert psutil.pid_exists(endpoint.pid)
-    supervisor.stop()
-    assert _wait_gone(endpoint.pid, 5.0)
-    assert supervisor.last_failure is None
-
-
-def test_engine_that_cannot_start_gives_a_reason(tmp_path: Path) -> None:
-    supervisor = EngineSupervisor(
-        log_path=tmp_path / "engine.log",
-        command=[sys.executable, "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"],
-        ready_timeout=20,
-    )
-    engine = Engine(supervisor)
-
-    async def scenario() -> None:
-        with pytest.raises(EngineUnavailable) as caught:
-            await engine.ensure_ready()
-        assert caught.value.failure.kind == "failed_to_start"
-        assert "exit code 3" in caught.value.failure.message
-
-    asyncio.run(scenario())

@@ -167,13 +167,17 @@ class EngineSupervisor:
 
         def read() -> None:
             assert proc.stdout is not None
-            for raw in proc.stdout:
-                line = raw.decode("utf-8", "replace").strip()
-                if line.startswith(READY_PREFIX):
-                    with contextlib.suppress(ValueError, KeyError):
-                        result["port"] = int(json.loads(line[len(READY_PREFIX) :])["port"])
-                    break
-            done.set()
+            try:
+                for raw in proc.stdout:
+                    line = raw.decode("utf-8", "replace").strip()
+                    if line.startswith(READY_PREFIX):
+                        with contextlib.suppress(ValueError, KeyError, TypeError):
+                            port = int(json.loads(line[len(READY_PREFIX) :])["port"])
+                            if 0 < port < 65536:
+                                result["port"] = port
+                        break
+            finally:
+                done.set()
 
         threading.Thread(target=read, name="engine-ready", daemon=True).start()
         if not done.wait(self.ready_timeout):
@@ -188,14 +192,22 @@ class EngineSupervisor:
             self.last_failure = failure
             raise EngineStartError(failure)
         if "port" not in result:
-            code = proc.wait(timeout=10)
+            # Its output ended, or its ready line named no port: either way it will not
+            # serve. A child still running after a short wait is killed, not left behind.
+            code: int | None
+            try:
+                code = proc.wait(timeout=5)
+                reason = describe_exit(code, self.log_tail()).message
+            except subprocess.TimeoutExpired:
+                self._kill(proc)
+                code = proc.poll()
+                reason = "it reported readiness without a port to connect to."
             _close_pipes(proc)
-            failure = describe_exit(code, self.log_tail())
             failure = EngineFailure(
                 ErrorKind.FAILED_TO_START,
-                f"The engine failed to start: {failure.message}",
+                f"The engine failed to start: {reason}",
                 code,
-                failure.log_tail,
+                self.log_tail(),
             )
             self.last_failure = failure
             raise EngineStartError(failure)

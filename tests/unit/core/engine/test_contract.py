@@ -16,7 +16,7 @@ from llmos_desktop.core.engine.contract import (
     MAX_PATH_CHARS,
     MAX_STOP_LENGTH,
     MAX_STOP_STRINGS,
-    MAX_TEMPLATE_CHARS,
+    MAX_TEMPLATE_OVERRIDE_CHARS,
     ErrorKind,
     LoadOptions,
     ModelLoad,
@@ -86,7 +86,7 @@ def test_load_defaults_are_the_same_in_settings_and_the_cli() -> None:
         (LoadOptions, {"n_ctx": 1_048_577}, "n_ctx"),
         (LoadOptions, {"n_threads": 0}, "n_threads"),
         (LoadOptions, {"n_gpu_layers": -2}, "n_gpu_layers"),
-        (LoadOptions, {"chat_template": "x" * (MAX_TEMPLATE_CHARS + 1)}, "chat_template"),
+        (LoadOptions, {"chat_template": "x" * (MAX_TEMPLATE_OVERRIDE_CHARS + 1)}, "chat_template"),
         (LoadOptions, {"n_ctx": "many"}, "n_ctx"),
         (ModelLoad, {"path": ""}, "path"),
         (ModelLoad, {"path": "m" * (MAX_PATH_CHARS + 1)}, "path"),
@@ -123,16 +123,14 @@ def test_out_of_bounds_values_are_refused_naming_the_field(
     ("model", "values"),
     [
         (LoadOptions, {"n_ctx": 128, "n_threads": 1, "n_gpu_layers": -1}),
-        (LoadOptions, {"n_ctx": 1_048_576, "chat_template": "x" * MAX_TEMPLATE_CHARS}),
+        (LoadOptions, {"n_ctx": 1_048_576, "chat_template": "x" * MAX_TEMPLATE_OVERRIDE_CHARS}),
         (ModelLoad, {"path": "m" * MAX_PATH_CHARS}),
         (SamplingOptions, {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "seed": -1}),
         (SamplingOptions, {"temperature": 5.0, "seed": 2**32 - 1, "max_tokens": 1}),
         (SamplingOptions, {"stop": ["s" * MAX_STOP_LENGTH] * MAX_STOP_STRINGS}),
     ],
 )
-def test_values_at_the_bounds_are_accepted(
-    model: type[BaseModel], values: dict[str, Any]
-) -> None:
+def test_values_at_the_bounds_are_accepted(model: type[BaseModel], values: dict[str, Any]) -> None:
     assert _fields(model(**values), values) == values
 
 
@@ -141,7 +139,7 @@ def test_unknown_load_options_are_refused_but_sampling_ignores_them() -> None:
         LoadOptions(n_cxt=2048)  # type: ignore[call-arg]
     assert _refused_fields(caught) == {"n_cxt"}
     # Sampling options arrive inside larger request bodies (OpenAI's extras).
-    assert SamplingOptions(logit_bias={}) == SamplingOptions()  # type: ignore[call-arg]
+    assert SamplingOptions(logit_bias={}) == SamplingOptions()
 
 
 @pytest.mark.parametrize(

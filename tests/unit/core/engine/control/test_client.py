@@ -212,4 +212,3 @@ def test_a_closed_port_gives_a_connection_error() -> None:
         with pytest.raises(EngineConnectionError) as caught:
             _with_client(base_url, TOKEN, use)
         assert type(caught.value) is EngineConnectionError
-

@@ -52,7 +52,7 @@ SERVES = "ready(); sys.stdin.read()"
 
 def _gone(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
 
@@ -64,6 +64,14 @@ def _wait_gone(pid: int, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def _join_watchers() -> None:
+    """Wait until every supervisor's watcher thread has handled its engine's exit."""
+    for thread in threading.enumerate():
+        if thread.name == "engine-watch":
+            thread.join(timeout=10)
+            assert not thread.is_alive(), "a watcher thread is stuck"
 
 
 class Exits:
@@ -152,6 +160,8 @@ def test_each_start_has_a_new_token_and_replaces_the_running_engine(
     assert second.token != first.token
     assert _wait_gone(first.pid, 5.0), "the first engine was stopped"
     assert supervisor.endpoint == second
+    supervisor.stop()
+    _join_watchers()
     assert not exits.called.is_set(), "a replaced engine is not an unexpected exit"
 
 
@@ -225,21 +235,28 @@ def test_an_engine_that_exits_by_itself_is_reported_once_with_a_reason(
     assert supervisor.last_failure == failure
     assert not supervisor.running and supervisor.endpoint is None
     supervisor.stop()
+    _join_watchers()
     assert len(exits.failures) == 1
 
 
 def test_an_on_exit_that_raises_does_not_break_the_supervisor(stand_ins: StandIns) -> None:
-    called = threading.Event()
+    failures: list[EngineFailure] = []
+    called = threading.Semaphore(0)
 
-    def on_exit(_failure: EngineFailure) -> None:
-        called.set()
+    def on_exit(failure: EngineFailure) -> None:
+        failures.append(failure)
+        called.release()
         raise RuntimeError("listener bug")
 
     supervisor = stand_ins.supervisor("ready(); sys.exit(3)", on_exit=on_exit)
-    supervisor.start()
-    assert called.wait(10)
-    _endpoint, started = supervisor.ensure_running()
-    assert started and supervisor.running
+    first = supervisor.start()
+    assert called.acquire(timeout=10)
+    # The next engine is started and watched as before.
+    second, started = supervisor.ensure_running()
+    assert started and second.pid != first.pid
+    assert called.acquire(timeout=10)
+    assert [f.kind for f in failures] == ["crashed", "crashed"]
+    assert supervisor.last_failure == failures[-1]
 
 
 # --- stopping -----------------------------------------------------------------------------
@@ -256,7 +273,7 @@ def test_stop_calls_no_on_exit_and_leaves_no_process(stand_ins: StandIns) -> Non
     assert not supervisor.running and supervisor.endpoint is None
     assert supervisor.last_failure is None
     supervisor.stop()  # twice is fine
-    time.sleep(0.2)  # the watcher thread has seen the exit by now, and stays quiet
+    _join_watchers()
     assert not exits.called.is_set()
 
 
@@ -270,6 +287,7 @@ def test_stop_kills_an_engine_that_ignores_stdin_and_sigterm(stand_ins: StandIns
     supervisor.stop(timeout=1.0)
     assert time.monotonic() - started < 1.0 + 5.0
     assert _gone(endpoint.pid)
+    _join_watchers()
     assert not exits.called.is_set()
 
 
@@ -322,20 +340,40 @@ def test_a_command_that_cannot_be_run_fails_to_start(tmp_path: Path) -> None:
     assert not supervisor.running
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=subprocess.TimeoutExpired,
-    reason="product bug: a READY line without a port from a child that stays alive makes "
-    "start() wait 10 s and raise subprocess.TimeoutExpired (not EngineStartError), "
-    "leaving the child running (supervisor.py, _wait_ready: proc.wait(timeout=10))",
+@pytest.mark.parametrize(
+    "line",
+    [
+        "LLMOS-ENGINE-READY {}",
+        'LLMOS-ENGINE-READY {"port": null}',
+        'LLMOS-ENGINE-READY {"port": "http"}',
+        'LLMOS-ENGINE-READY {"port": 0}',
+        'LLMOS-ENGINE-READY {"port": 70000}',
+        "LLMOS-ENGINE-READY port=8080",
+        "LLMOS-ENGINE-READY [8080]",
+    ],
 )
-def test_a_ready_line_without_a_port_fails_to_start(stand_ins: StandIns) -> None:
-    supervisor = stand_ins.supervisor("print('LLMOS-ENGINE-READY {}', flush=True); time.sleep(120)")
+def test_a_ready_line_without_a_usable_port_fails_to_start(stand_ins: StandIns, line: str) -> None:
+    supervisor = stand_ins.supervisor(f"print({line!r}, flush=True); sys.exit(0)")
     with pytest.raises(EngineStartError) as caught:
         supervisor.start()
     assert caught.value.failure.kind == "failed_to_start"
-    assert supervisor.pid is not None and _gone(supervisor.pid)
+    assert not supervisor.running and supervisor.endpoint is None
+
+
+@pytest.mark.slow
+def test_a_child_that_stays_alive_after_a_bad_ready_line_is_killed(stand_ins: StandIns) -> None:
+    supervisor = stand_ins.supervisor(
+        "print('LLMOS-ENGINE-READY {}', flush=True); sys.stdin.read()"
+    )
+    started = time.monotonic()
+    with pytest.raises(EngineStartError) as caught:
+        supervisor.start()
+    # The supervisor gives it a few seconds to exit by itself, then kills it.
+    assert time.monotonic() - started < 15.0
+    assert caught.value.failure.kind == "failed_to_start"
+    assert caught.value.failure.message.startswith("The engine failed to start")
+    assert supervisor.pid is not None and _gone(supervisor.pid), "not left running"
+    assert not supervisor.running
 
 
 # --- the log ----------------------------------------------------------------------------
@@ -371,9 +409,7 @@ def test_a_log_of_5_mb_is_kept(stand_ins: StandIns) -> None:
 
 
 def test_log_tail_is_the_last_starts_section(stand_ins: StandIns) -> None:
-    supervisor = stand_ins.supervisor(
-        "sys.stderr.write(f'run of pid {os.getpid()}\\n'); " + SERVES
-    )
+    supervisor = stand_ins.supervisor("sys.stderr.write(f'run of pid {os.getpid()}\\n'); " + SERVES)
     assert supervisor.log_tail() == "", "no log yet"
     first = supervisor.start()
     supervisor.stop()

@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from llmos_desktop.core.engine.contract import ErrorKind, ModelLoad, SamplingOptions
+from llmos_desktop.core.engine.contract import (
+    MAX_TEMPLATE_OVERRIDE_CHARS,
+    ErrorKind,
+    ModelLoad,
+    SamplingOptions,
+)
 from llmos_desktop.core.engine.process.protocol import (
     MAX_MESSAGES,
     ChatCompletionRequest,
@@ -227,7 +232,7 @@ def test_load_request_refuses_unknown_fields() -> None:
         ({"n_ctx": 64}, "n_ctx"),
         ({"n_threads": 0}, "n_threads"),
         ({"path": ""}, "path"),
-        ({"chat_template": "x" * (64 * 1024 + 1)}, "chat_template"),
+        ({"chat_template": "x" * (MAX_TEMPLATE_OVERRIDE_CHARS + 1)}, "chat_template"),
     ],
 )
 def test_load_request_has_the_contract_bounds(fields: dict[str, Any], field: str) -> None:
