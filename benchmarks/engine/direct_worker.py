@@ -39,6 +39,8 @@ def run_worker(model: str, threads: int) -> int:
     """Load the model, then answer generation commands read from stdin until it closes."""
     import llama_cpp
 
+    from llmos_desktop.core.engine.process.llama_api import sampling_args
+
     out = sys.stdout
     template = gemma_prompt_template()
     llm = llama_cpp.Llama(
@@ -68,16 +70,8 @@ def run_worker(model: str, threads: int) -> int:
         eos = False
         cpu0 = time.process_time()
         t0 = time.perf_counter()
-        generator = llm.generate(
-            tokens,
-            temp=GREEDY.temperature,
-            top_k=GREEDY.top_k,
-            top_p=GREEDY.top_p,
-            min_p=GREEDY.min_p,
-            repeat_penalty=GREEDY.repeat_penalty,
-            presence_penalty=GREEDY.presence_penalty,
-            frequency_penalty=GREEDY.frequency_penalty,
-        )
+        # The same keyword arguments as the engine's runtime (one mapping of the contract).
+        generator = llm.generate(tokens, **sampling_args(GREEDY))
         for token in generator:
             if llama_cpp.llama_vocab_is_eog(vocab, token):
                 eos = True

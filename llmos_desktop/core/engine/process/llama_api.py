@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from llmos_desktop.core.engine.contract import SamplingOptions
+
 # ``Llama`` objects are typed Any: llama_cpp ships no type information.
 Llama = Any
 
@@ -118,6 +120,19 @@ class AbortSwitch:
 
     def arm(self, armed: bool) -> None:
         self._set(self._llm._ctx.ctx, self._armed if armed else self._off, None)
+
+
+def sampling_args(sampling: SamplingOptions) -> dict[str, Any]:
+    """``Llama.generate``'s keyword arguments for the contract's sampling options."""
+    return {
+        "temp": sampling.temperature,
+        "top_k": sampling.top_k,
+        "top_p": sampling.top_p,
+        "min_p": sampling.min_p,
+        "repeat_penalty": sampling.repeat_penalty,
+        "presence_penalty": sampling.presence_penalty,
+        "frequency_penalty": sampling.frequency_penalty,
+    }
 
 
 def tokenize(llm: Llama, text: str) -> list[int]:

@@ -167,7 +167,7 @@ class EngineRuntime:
             info = check_model_file(spec.path, n_ctx=spec.n_ctx)
         except ModelFileError as exc:
             raise EngineRuntimeError(
-                ErrorKind(exc.kind),
+                exc.kind,
                 exc.message,
                 status=404 if exc.kind == ErrorKind.MISSING else 400,
             ) from exc
@@ -321,16 +321,7 @@ class EngineRuntime:
 
         self._cancel = cancel
         abort.arm(True)
-        generator = llm.generate(
-            tokens,
-            top_k=sampling.top_k,
-            top_p=sampling.top_p,
-            min_p=sampling.min_p,
-            temp=sampling.temperature,
-            repeat_penalty=sampling.repeat_penalty,
-            presence_penalty=sampling.presence_penalty,
-            frequency_penalty=sampling.frequency_penalty,
-        )
+        generator = llm.generate(tokens, **llama_api.sampling_args(sampling))
         try:
             for token in generator:
                 now = time.perf_counter()

@@ -38,6 +38,16 @@ async def _send_error(send: Send, status: int, message: str, type_: str, code: E
     await send({"type": "http.response.body", "body": body})
 
 
+async def _send_too_large(send: Send, limit: int) -> None:
+    await _send_error(
+        send,
+        413,
+        f"Request body is larger than {limit} bytes.",
+        "invalid_request_error",
+        ErrorKind.REQUEST_TOO_LARGE,
+    )
+
+
 def _host_name(host_header: str) -> str:
     host = host_header.strip().lower()
     if host.startswith("["):
@@ -87,13 +97,7 @@ class GuardMiddleware:
                 )
                 return
             if too_big:
-                await _send_error(
-                    send,
-                    413,
-                    f"Request body is larger than {limit} bytes.",
-                    "invalid_request_error",
-                    ErrorKind.REQUEST_TOO_LARGE,
-                )
+                await _send_too_large(send, limit)
                 return
         if (
             self._token is not None
@@ -126,13 +130,7 @@ class GuardMiddleware:
             body = message.get("body", b"")
             received += len(body)
             if received > limit:
-                await _send_error(
-                    send,
-                    413,
-                    f"Request body is larger than {limit} bytes.",
-                    "invalid_request_error",
-                    ErrorKind.REQUEST_TOO_LARGE,
-                )
+                await _send_too_large(send, limit)
                 return
             chunks.append(body)
             more = bool(message.get("more_body", False))
