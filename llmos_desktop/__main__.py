@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=(
-            "LLMOS Desktop: download GGUF models, chat with them and serve them as an "
+            "LLMOS Desktop: chat with local GGUF models and serve them as an "
             "OpenAI-compatible API, all in one window. Run without options to open it."
         ),
         epilog=(

@@ -185,7 +185,7 @@ def print_summary(
     starts: Sequence[EngineStart],
     gui: GuiResult,
 ) -> None:
-    """The summary: one line per target in DESIGN.md, with its verdict."""
+    """The summary: one line per target in docs/architecture.md ("Performance targets"), with its verdict."""
     ready = median([s.ready_s for s in starts])
     loaded = median([s.loaded_s for s in starts])
     engine_direct = gen["engine/direct"]

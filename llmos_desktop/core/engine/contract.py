@@ -20,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_STOP_STRINGS = 8
 MAX_STOP_LENGTH = 256
-MAX_TEMPLATE_CHARS = 64 * 1024
+# A chat-template override sent with a load: a request-body bound, below the sandbox's
+# own limit on any template's source (core/templates/sandbox.py, MAX_TEMPLATE_CHARS).
+MAX_TEMPLATE_OVERRIDE_CHARS = 64 * 1024
 MAX_PATH_CHARS = 4096
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -93,7 +95,7 @@ class LoadOptions(BaseModel):
         description="CPU threads (default: physical cores)",
         json_schema_extra={"cli": "--threads"},
     )
-    chat_template: Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS)] | None = Field(
+    chat_template: Annotated[str, Field(max_length=MAX_TEMPLATE_OVERRIDE_CHARS)] | None = Field(
         None,
         description="override the chat template (Jinja or a built-in name)",
         json_schema_extra={"cli": "--chat-template"},

@@ -1,1 +1,1 @@
-"""Models: GGUF metadata, the local library, Hub search, downloads and fit checks."""
+"""Models: the bounded GGUF reader and model file check (gguf/), the architectures llama.cpp loads."""

@@ -30,6 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, BinaryIO, Final, TypeAlias
 
+from llmos_desktop.core.engine.contract import ErrorKind
 from llmos_desktop.core.text import one_line
 
 __all__ = ["GGUFInfo", "MetadataValue", "ModelFileError", "read_gguf_info"]
@@ -192,17 +193,18 @@ MetadataValue: TypeAlias = int | float | bool | str | tuple[int | float | bool, 
 class ModelFileError(Exception):
     """A model file that must not be handed to the engine, with a one-line reason.
 
-    ``kind`` is one of: missing, empty, not_gguf, truncated, unsupported_version,
-    unsupported_architecture, too_large, unreadable, corrupt.
+    ``kind`` is one of the contract's model-file kinds: missing, empty, not_gguf,
+    truncated, unsupported_version, unsupported_architecture, too_large, unreadable,
+    corrupt.
     """
 
-    kind: str
+    kind: ErrorKind
     message: str
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: ErrorKind | str, message: str) -> None:
         message = one_line(message, limit=None)
         super().__init__(message)
-        self.kind = kind
+        self.kind = ErrorKind(kind)
         self.message = message
 
     def __str__(self) -> str:
