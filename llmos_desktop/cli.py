@@ -19,7 +19,8 @@ from typing import Any, TextIO, cast
 from pydantic import BaseModel, ValidationError
 
 from llmos_desktop import __version__
-from llmos_desktop.core.engine.contract import ModelLoad
+from llmos_desktop.core.engine.contract import DEFAULT_PROMPT_CACHE_MB, ModelLoad
+from llmos_desktop.core.engine.process.server.config import ServerConfig
 
 
 class CliError(Exception):
@@ -66,15 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--cache-mb",
         type=int,
-        default=1024,
-        help="RAM for cached conversation prefixes (default 1024)",
+        default=DEFAULT_PROMPT_CACHE_MB,
+        help=f"RAM for cached conversation prefixes (default {DEFAULT_PROMPT_CACHE_MB})",
     )
+    interval_ms = round(ServerConfig.stream_interval_s * 1000)
     serve.add_argument(
         "--stream-interval-ms",
         type=int,
-        default=100,
-        help="gather streamed tokens into at most one chunk per this many ms (default 100; "
-        "0: one chunk per token, for clients that count chunks as tokens)",
+        default=interval_ms,
+        help="gather streamed tokens into at most one chunk per this many ms (default "
+        f"{interval_ms}; 0: one chunk per token, for clients that count chunks as tokens)",
     )
     serve.add_argument(
         "--verbose",
@@ -186,7 +188,8 @@ def _serve(args: argparse.Namespace) -> int:
         EngineRuntimeError,
         LogTap,
     )
-    from llmos_desktop.core.engine.process.server import LOOPBACK_HOSTS, ServerConfig, create_app
+    from llmos_desktop.core.engine.process.server.app import create_app
+    from llmos_desktop.core.engine.process.server.config import LOOPBACK_HOSTS
     from llmos_desktop.core.paths import app_paths
 
     log_path = app_paths().ensure().logs / "serve.log"

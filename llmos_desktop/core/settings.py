@@ -17,7 +17,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmos_desktop.core.atomic import write_text_atomic
-from llmos_desktop.core.engine.contract import LoadOptions, SamplingOptions
+from llmos_desktop.core.engine.contract import (
+    DEFAULT_PROMPT_CACHE_MB,
+    LoadOptions,
+    SamplingOptions,
+)
 
 SCHEMA_VERSION = 2
 RECENT_MODELS_KEPT = 10
@@ -32,7 +36,7 @@ class Settings(BaseModel):
     schema_version: int = SCHEMA_VERSION
     load: LoadOptions = LoadOptions()  # how models are loaded, unless a model says otherwise
     sampling: SamplingOptions = SamplingOptions(max_tokens=CHAT_MAX_TOKENS)  # the chat's
-    prompt_cache_mb: int = Field(1024, ge=0, le=1 << 20)
+    prompt_cache_mb: int = Field(DEFAULT_PROMPT_CACHE_MB, ge=0, le=1 << 20)
     last_model: str | None = None
     recent_models: list[str] = Field(default_factory=list, max_length=100)
     language: str | None = None  # None: follow the system

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,9 @@ TEST_CTX = 4096
 TEST_THREADS = 2
 
 
-def counted_stream(client: openai.OpenAI, content: str, **kwargs: Any) -> Iterator[tuple[str, int]]:
+def counted_stream(
+    client: openai.OpenAI, content: str, *, max_tokens: int, temperature: float = 0.0
+) -> Generator[tuple[str, int], None, None]:
     """Stream a one-message chat; yield (text, completion tokens so far) per text chunk.
 
     Uses continuous usage (vLLM's extension, which our engine supports): the engine may
@@ -26,8 +28,10 @@ def counted_stream(client: openai.OpenAI, content: str, **kwargs: Any) -> Iterat
         model="x",
         messages=[{"role": "user", "content": content}],
         stream=True,
-        stream_options={"include_usage": True, "continuous_usage_stats": True},  # type: ignore[typeddict-unknown-key]
-        **kwargs,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        # continuous_usage_stats is not in the openai client's types: sent as an extra.
+        extra_body={"stream_options": {"include_usage": True, "continuous_usage_stats": True}},
     )
     with stream:
         for chunk in stream:

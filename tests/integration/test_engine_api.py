@@ -10,13 +10,15 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from llmos_desktop.core.engine.control.supervisor import EngineEndpoint
 from tests.helpers.engine import counted_stream
 
 pytestmark = pytest.mark.model
 
-PROMPT = [{"role": "user", "content": "Write three sentences about the sea."}]
+SEA = "Write three sentences about the sea."
+PROMPT: list[ChatCompletionMessageParam] = [{"role": "user", "content": SEA}]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +77,7 @@ def test_stream_sends_the_first_token_at_once_and_counts_tokens(client: openai.O
     counts: list[int] = []
     arrivals: list[float] = []
     text = ""
-    for piece, tokens in counted_stream(client, PROMPT[0]["content"], max_tokens=40, temperature=0):
+    for piece, tokens in counted_stream(client, SEA, max_tokens=40, temperature=0):
         text += piece
         counts.append(tokens)
         arrivals.append(time.monotonic())
@@ -151,7 +153,7 @@ def test_status_reports_backend_template_and_speed(
 
 
 def test_continuing_a_chat_evaluates_only_new_tokens(client: openai.OpenAI) -> None:
-    history: list[dict[str, str]] = [{"role": "user", "content": "Name a colour."}]
+    history: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Name a colour."}]
     first = client.chat.completions.create(
         model="x", messages=history, max_tokens=12, temperature=0
     )

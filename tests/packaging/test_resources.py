@@ -28,8 +28,12 @@ def referenced_resources() -> set[tuple[str, ...]]:
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
             if name != "resource_path" or not node.args:
                 continue
-            parts = [a.value for a in node.args if isinstance(a, ast.Constant)]
-            assert len(parts) == len(node.args) and all(isinstance(p, str) for p in parts), (
+            parts = [
+                a.value
+                for a in node.args
+                if isinstance(a, ast.Constant) and isinstance(a.value, str)
+            ]
+            assert len(parts) == len(node.args), (
                 f"{path}:{node.lineno}: resource_path() takes literal strings, so this test "
                 "can check the file is shipped"
             )

@@ -107,7 +107,8 @@ def test_help_about_opens_without_starting_an_engine(
     qtbot.waitUntil(lambda: dialog() is not None, timeout=5000)
     about = dialog()
     assert about is not None
-    text = " ".join(label.text() for label in about.findChildren(QLabel))
+    labels: list[QLabel] = list(about.findChildren(QLabel))
+    text = " ".join(label.text() for label in labels)
     assert llmos_desktop.__version__ in text
     assert "engine not started" in text
     assert not fresh_window.engine.running

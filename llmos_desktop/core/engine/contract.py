@@ -24,6 +24,8 @@ MAX_STOP_LENGTH = 256
 # own limit on any template's source (core/templates/sandbox.py, MAX_TEMPLATE_CHARS).
 MAX_TEMPLATE_OVERRIDE_CHARS = 64 * 1024
 MAX_PATH_CHARS = 4096
+# RAM the engine keeps for saved conversation prefixes (the prompt cache), by default.
+DEFAULT_PROMPT_CACHE_MB = 1024
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 

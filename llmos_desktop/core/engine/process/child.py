@@ -96,14 +96,16 @@ def child_main(argv: list[str]) -> int:
         print("engine: no token on stdin", file=sys.stderr)
         return 2
     _watch_stdin()
-    cache_bytes = 1 << 30
-    if "--cache-bytes" in argv:
-        cache_bytes = int(argv[argv.index("--cache-bytes") + 1])
-
     from llmos_desktop.core.engine.process.runtime import EngineRuntime
-    from llmos_desktop.core.engine.process.server import ServerConfig, create_app
+    from llmos_desktop.core.engine.process.server.app import create_app
+    from llmos_desktop.core.engine.process.server.config import ServerConfig
 
-    runtime = EngineRuntime(cache_bytes=cache_bytes)
+    runtime = (
+        EngineRuntime(cache_bytes=int(argv[argv.index("--cache-bytes") + 1]))
+        if "--cache-bytes" in argv
+        else EngineRuntime()
+    )
+
     # Route llama.cpp's log into our stderr (the engine log file) from the start.
     runtime.executor.submit(runtime.log.install).result()
     app = create_app(runtime, ServerConfig(token=token))

@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from llmos_desktop.core.engine.contract import ErrorKind, ModelLoad, SamplingOptions
+from llmos_desktop.core.engine.contract import (
+    DEFAULT_PROMPT_CACHE_MB,
+    ErrorKind,
+    ModelLoad,
+    SamplingOptions,
+)
 from llmos_desktop.core.engine.errors import classify_log
 from llmos_desktop.core.engine.process import llama_api
 from llmos_desktop.core.engine.process.prompt_cache import (
@@ -93,7 +98,9 @@ def default_threads() -> int:
 class EngineRuntime:
     """One loaded model and the single worker thread that owns it."""
 
-    def __init__(self, *, cache_bytes: int = 1 << 30, log: LogTap | None = None) -> None:
+    def __init__(
+        self, *, cache_bytes: int = DEFAULT_PROMPT_CACHE_MB << 20, log: LogTap | None = None
+    ) -> None:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self.log = log or LogTap()
         self.cache = PromptCache(capacity_bytes=max(0, cache_bytes))

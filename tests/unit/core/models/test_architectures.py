@@ -23,7 +23,6 @@ def test_supported_architectures() -> None:
     assert all(name == name.strip() and name.isascii() for name in SUPPORTED_ARCHITECTURES)
 
 
-@pytest.mark.model
 def test_list_matches_the_installed_llama_cpp() -> None:
     # Candidates: our list and gguf-py's (llama.cpp's own Python package), so a name that
     # a new llama-cpp-python adds shows up here once either of them has it.

@@ -16,7 +16,7 @@ from llmos_desktop.core.templates import (
     builtin_template_names,
     choose_template,
 )
-from tests.unit.core.templates.test_sandbox import RUNAWAY, SANDBOX_PAYLOADS
+from tests.helpers.templates import RUNAWAY, SANDBOX_PAYLOADS
 
 CHAT: list[Mapping[str, object]] = [
     {"role": "system", "content": "You are terse."},
@@ -525,7 +525,7 @@ def test_rendering_a_normal_chat_is_fast(source: str) -> None:
     template.render(chat)  # compile once
     # Typically about 1 ms, with the trace function on; the best of 5 rides out a busy machine.
     best = min(_timed(lambda: template.render(chat)) for _ in range(5))
-    assert best < 0.05
+    assert best < 0.25  # far above ~1 ms, so a busy CI core passes; a per-render compile fails
 
 
 def _timed(work: Callable[[], object]) -> float:

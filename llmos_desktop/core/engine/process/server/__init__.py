@@ -4,9 +4,7 @@
 state, so tests can run several): ``config`` says who may call it, ``guard`` checks
 every request before the app sees it, ``streaming`` carries generated text from the
 worker thread to the event loop, ``app`` has the routes.
+
+Import ``create_app`` from ``.app``: this package's own import stays light (FastAPI is
+not loaded), so ``llmos`` can read ServerConfig's defaults for its help at once.
 """
-
-from llmos_desktop.core.engine.process.server.app import create_app
-from llmos_desktop.core.engine.process.server.config import LOOPBACK_HOSTS, ServerConfig
-
-__all__ = ["LOOPBACK_HOSTS", "ServerConfig", "create_app"]

@@ -29,7 +29,8 @@ from llmos_desktop.core.engine.control.client import (
 )
 from llmos_desktop.core.engine.process.child import bind_socket
 from llmos_desktop.core.engine.process.runtime import EngineRuntime
-from llmos_desktop.core.engine.process.server import ServerConfig, create_app
+from llmos_desktop.core.engine.process.server.app import create_app
+from llmos_desktop.core.engine.process.server.config import ServerConfig
 
 TOKEN = "test-token-123"
 USER = [{"role": "user", "content": "Hello"}]

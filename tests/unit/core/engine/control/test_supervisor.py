@@ -66,14 +66,6 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return False
 
 
-def _join_watchers() -> None:
-    """Wait until every supervisor's watcher thread has handled its engine's exit."""
-    for thread in threading.enumerate():
-        if thread.name == "engine-watch":
-            thread.join(timeout=10)
-            assert not thread.is_alive(), "a watcher thread is stuck"
-
-
 class Exits:
     """An on_exit callback that remembers what it was called with."""
 
@@ -98,6 +90,8 @@ class StandIns:
         self.records.mkdir()
         self.log_path = tmp_path / "logs" / "engine.log"
         self.supervisors: list[EngineSupervisor] = []
+        # Watchers of engines other tests keep running (a session-wide engine) are not ours.
+        self._threads_before = set(threading.enumerate())
 
     def supervisor(self, body: str, **kwargs: Any) -> EngineSupervisor:
         kwargs.setdefault("log_path", self.log_path)
@@ -106,6 +100,13 @@ class StandIns:
         supervisor = EngineSupervisor(command=command, **kwargs)
         self.supervisors.append(supervisor)
         return supervisor
+
+    def join_watchers(self) -> None:
+        """Wait until the watcher threads of these supervisors have handled their exits."""
+        for thread in set(threading.enumerate()) - self._threads_before:
+            if thread.name == "engine-watch":
+                thread.join(timeout=10)
+                assert not thread.is_alive(), "a watcher thread is stuck"
 
     def children(self) -> dict[int, dict[str, Any]]:
         """What each stand-in started so far recorded: {pid: {"token", "argv"}}."""
@@ -161,7 +162,7 @@ def test_each_start_has_a_new_token_and_replaces_the_running_engine(
     assert _wait_gone(first.pid, 5.0), "the first engine was stopped"
     assert supervisor.endpoint == second
     supervisor.stop()
-    _join_watchers()
+    stand_ins.join_watchers()
     assert not exits.called.is_set(), "a replaced engine is not an unexpected exit"
 
 
@@ -235,7 +236,7 @@ def test_an_engine_that_exits_by_itself_is_reported_once_with_a_reason(
     assert supervisor.last_failure == failure
     assert not supervisor.running and supervisor.endpoint is None
     supervisor.stop()
-    _join_watchers()
+    stand_ins.join_watchers()
     assert len(exits.failures) == 1
 
 
@@ -273,7 +274,7 @@ def test_stop_calls_no_on_exit_and_leaves_no_process(stand_ins: StandIns) -> Non
     assert not supervisor.running and supervisor.endpoint is None
     assert supervisor.last_failure is None
     supervisor.stop()  # twice is fine
-    _join_watchers()
+    stand_ins.join_watchers()
     assert not exits.called.is_set()
 
 
@@ -287,7 +288,7 @@ def test_stop_kills_an_engine_that_ignores_stdin_and_sigterm(stand_ins: StandIns
     supervisor.stop(timeout=1.0)
     assert time.monotonic() - started < 1.0 + 5.0
     assert _gone(endpoint.pid)
-    _join_watchers()
+    stand_ins.join_watchers()
     assert not exits.called.is_set()
 
 

@@ -16,8 +16,6 @@ import pytest
 
 from llmos_desktop.core.engine.process import llama_api
 
-pytestmark = pytest.mark.model
-
 
 @pytest.fixture(scope="module")
 def loaded(model_path: Path) -> Iterator[tuple[Any, list[float], str, list[str]]]:
@@ -40,6 +38,7 @@ def loaded(model_path: Path) -> Iterator[tuple[Any, list[float], str, list[str]]
         del keep_alive
 
 
+@pytest.mark.model
 def test_open_model_reports_progress_and_keeps_python_chatter_off_the_terminal(
     loaded: tuple[Any, list[float], str, list[str]],
 ) -> None:
@@ -53,6 +52,7 @@ def test_open_model_reports_progress_and_keeps_python_chatter_off_the_terminal(
     assert any("llama_model_loader" in line for line in log_lines)
 
 
+@pytest.mark.model
 def test_tokenize_adds_exactly_one_bos(loaded: tuple[Any, list[float], str, list[str]]) -> None:
     llm = loaded[0]
     bos = llm.token_bos()
@@ -62,6 +62,7 @@ def test_tokenize_adds_exactly_one_bos(loaded: tuple[Any, list[float], str, list
     assert llama_api.tokenize(llm, "<bos>Hello there") == plain
 
 
+@pytest.mark.model
 def test_token_text_pieces_and_end_of_generation(
     loaded: tuple[Any, list[float], str, list[str]],
 ) -> None:
@@ -73,6 +74,7 @@ def test_token_text_pieces_and_end_of_generation(
     assert not any(text.is_end(t) for t in tokens)
 
 
+@pytest.mark.model
 def test_state_saved_and_restored_gives_the_same_next_token(
     loaded: tuple[Any, list[float], str, list[str]],
 ) -> None:
@@ -101,6 +103,7 @@ def _greedy_next(llm: Any, prompt: list[int]) -> int:
         generator.close()
 
 
+@pytest.mark.model
 def test_armed_abort_switch_interrupts_prompt_evaluation(
     loaded: tuple[Any, list[float], str, list[str]],
 ) -> None:
