@@ -13,7 +13,7 @@ import pytest
 
 from llmos_desktop.core.engine.contract import ErrorKind, ModelLoad, SamplingOptions
 from llmos_desktop.core.engine.control.client import EngineAPIError
-from llmos_desktop.core.engine.control.service import Engine
+from llmos_desktop.core.engine.control.service import Engine, EngineUnavailable
 from llmos_desktop.core.engine.control.supervisor import EngineSupervisor
 from llmos_desktop.core.engine.errors import EngineFailure
 from tests.helpers.engine import TEST_CTX, TEST_THREADS
@@ -107,3 +107,31 @@ def test_every_exit_listener_hears_of_a_death_once_until_it_unsubscribes(
 
     asyncio.run(scenario())
     assert not engine.running
+
+
+def test_an_engine_that_dies_during_a_load_comes_back_with_the_previous_model(
+    model_path: Path, tmp_path: Path
+) -> None:
+    """As when a file makes llama.cpp abort: the death is reported, the file is not retried."""
+    engine = Engine(EngineSupervisor(log_path=tmp_path / "engine.log"))
+    good = ModelLoad(path=str(model_path), n_ctx=TEST_CTX, n_threads=TEST_THREADS)
+    other = good.model_copy(update={"n_ctx": 2048})
+
+    async def scenario() -> None:
+        try:
+            await _load(engine, good)
+            pid = engine.pid
+            assert pid is not None
+            with pytest.raises(EngineUnavailable) as caught:
+                async for event in engine.load(other):
+                    if event.get("type") == "progress" and event.get("stage") == "loading weights":
+                        os.kill(pid, signal.SIGKILL)
+            assert caught.value.failure.kind == ErrorKind.KILLED
+            assert engine.loaded == good and engine.needs_restart
+            assert await _reply(engine)
+            assert (await engine.status())["model_path"] == good.path
+            assert (await engine.status())["n_ctx"] == good.n_ctx
+        finally:
+            await engine.close()
+
+    asyncio.run(scenario())

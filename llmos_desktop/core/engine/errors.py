@@ -7,10 +7,12 @@ read here and turned into one of a few kinds a person can act on.
 
 from __future__ import annotations
 
+import re
 import signal
 from dataclasses import dataclass
 
 from llmos_desktop.core.engine.contract import ErrorKind
+from llmos_desktop.core.text import one_line
 
 # (kind, message, substrings in llama.cpp's log that identify it); first match wins.
 _LOG_PATTERNS: tuple[tuple[ErrorKind, str, tuple[str, ...]], ...] = (
@@ -57,6 +59,15 @@ def classify_log(log_text: str) -> tuple[ErrorKind | None, str]:
         if any(needle.lower() in lowered for needle in needles):
             return kind, message
     return None, ""
+
+
+_LLAMA_ERROR = re.compile(r"error loading model: (?:error loading model [^:]*: )?(.+)")
+
+
+def llama_error_detail(log_text: str) -> str | None:
+    """llama.cpp's own reason for a failed load ("key not found in model: ..."), if logged."""
+    found = _LLAMA_ERROR.findall(log_text)
+    return one_line(found[-1].strip(), limit=200) if found else None
 
 
 @dataclass(frozen=True)

@@ -149,9 +149,9 @@ class Engine:
         """Load ``spec``: progress events, then {"type": "loaded", "status": ...}.
 
         Raises EngineAPIError when the engine refuses the model and EngineUnavailable
-        when the process dies. Afterwards ``loaded`` says what the engine holds: a file
-        refused by the pre-flight check leaves the previous model loaded, and ``loaded``
-        keeps naming it.
+        when the process dies. Afterwards ``loaded`` says what the engine holds (the
+        engine keeps or reloads the previous model when a load fails), or, after a
+        death, what the next request restarts it with: the previous model.
         """
         previous = self.loaded
         # While the load runs, a restart must not reload the previous model first.
@@ -166,6 +166,9 @@ class Engine:
                     self._loaded_in_pid = pid
                 yield event
         except EngineConnectionError as exc:
+            # The file killed the engine (llama.cpp aborted): the next request restarts it
+            # with the model it had before, not with the one that killed it.
+            self.loaded = previous
             raise await self._died(exc) from exc
         except EngineAPIError:
             await self._recover_loaded(client, previous, pid)

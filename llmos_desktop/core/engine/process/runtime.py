@@ -16,7 +16,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ from llmos_desktop.core.engine.contract import (
     ModelLoad,
     SamplingOptions,
 )
-from llmos_desktop.core.engine.errors import classify_log
+from llmos_desktop.core.engine.errors import classify_log, llama_error_detail
 from llmos_desktop.core.engine.process import llama_api
 from llmos_desktop.core.engine.process.prompt_cache import (
     MIN_CACHED_TOKENS,
@@ -64,12 +64,17 @@ class GenerationResult:
 
 
 class LogTap:
-    """Routes llama.cpp's log lines to our log stream and keeps the last ones for diagnosis."""
+    """Routes llama.cpp's log lines to our log stream and keeps the last ones for diagnosis.
+
+    A load writes ~1,500 lines, more than ``keep``: ``capture()`` keeps every line of one
+    load (bounded), so the reason for a failure is still there when it is read.
+    """
 
     def __init__(self, stream: TextIO | None = None, keep: int = 400) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.lines: collections.deque[str] = collections.deque(maxlen=keep)
         self._callback: object = None
+        self._captured: list[str] | None = None
 
     def install(self) -> None:
         if self._callback is None:
@@ -77,11 +82,30 @@ class LogTap:
 
     def _on_line(self, line: str) -> None:
         self.lines.append(line)
+        captured = self._captured
+        if captured is not None and len(captured) < _MAX_CAPTURED_LINES:
+            captured.append(line)
         with contextlib.suppress(Exception):  # a log line must never take the engine down
             self.stream.write(line)
 
     def tail(self, n: int = 60) -> str:
         return "".join(list(self.lines)[-n:])
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[list[str]]:
+        """Every line logged while the block runs (at most _MAX_CAPTURED_LINES)."""
+        lines: list[str] = []
+        self._captured = lines
+        try:
+            yield lines
+        finally:
+            self._captured = None
+
+
+_MAX_CAPTURED_LINES = 20_000
+# No vocabulary we know has a token longer than this many bytes: a text longer than
+# n_ctx times this cannot fit the context, and is refused before it is tokenized.
+_MAX_TOKEN_BYTES = 256
 
 
 def default_threads() -> int:
@@ -113,6 +137,11 @@ class EngineRuntime:
         self._cancel: threading.Event = _NEVER
         self._abort: llama_api.AbortSwitch | None = None
         self._text: llama_api.TokenText | None = None
+        self._info: Any = None  # the loaded file's GGUFInfo
+        self._warnings: tuple[str, ...] = ()
+        # Held while the loaded model is swapped or read by status(), which other threads
+        # call: status never touches a model that the worker is closing.
+        self._state_lock = threading.Lock()
 
     # --- information (safe from any thread) ---------------------------------------
 
@@ -129,19 +158,26 @@ class EngineRuntime:
     def status(self) -> dict[str, Any]:
         import psutil
 
-        llm = self._llm
-        spec = self._spec if llm is not None else None
+        with self._state_lock:
+            llm = self._llm
+            spec = self._spec if llm is not None else None
+            template = self._template if llm is not None else None
+            model: dict[str, Any] = {
+                "loaded": llm is not None,
+                "model": self.model_id,
+                "model_path": spec.path if spec else None,
+                "n_ctx": llm.n_ctx() if llm is not None else None,
+                "n_gpu_layers": spec.n_gpu_layers if spec else None,
+                "n_threads": llm.n_threads if llm is not None else None,
+                "tokens_in_context": int(llm.n_tokens) if llm is not None else 0,
+                "chat_template": template.describe() if template is not None else None,
+                "chat_template_name": template.name if template is not None else None,
+                "model_info": dict(self._model_info),
+                "warnings": list(self._warnings) if llm is not None else [],
+            }
         last = self.last
         status: dict[str, Any] = {
-            "loaded": llm is not None,
-            "model": self.model_id,
-            "model_path": spec.path if spec else None,
-            "n_ctx": llm.n_ctx() if llm is not None else None,
-            "n_gpu_layers": spec.n_gpu_layers if spec else None,
-            "n_threads": llm.n_threads if llm is not None else None,
-            "tokens_in_context": int(llm.n_tokens) if llm is not None else 0,
-            "chat_template": self._template.describe() if self._template is not None else None,
-            "chat_template_name": self._template.name if self._template is not None else None,
+            **model,
             "memory_rss_bytes": psutil.Process().memory_info().rss,
             "prompt_cache": {
                 "entries": len(self.cache.entries),
@@ -159,24 +195,39 @@ class EngineRuntime:
             "requests_served": self.requests,
         }
         status.update(llama_api.backend_info())
-        status["model_info"] = dict(self._model_info)
         return status
 
     # --- loading (worker thread) ----------------------------------------------------
 
     def load(self, spec: ModelLoad, progress: ProgressCallback | None = None) -> dict[str, Any]:
-        from llmos_desktop.core.models.gguf import ModelFileError, check_model_file
+        """Load ``spec`` in place of the current model; the engine's status afterwards.
+
+        The file is checked first; a refused file leaves the current model loaded. When
+        the new model fits in memory beside the current one, it is loaded before the
+        current one is closed, so a load that llama.cpp refuses leaves the current model
+        answering. Otherwise the current one is closed first and, if the new one fails,
+        loaded again; the error says which happened.
+        """
+        import psutil
+
+        from llmos_desktop.core.models.gguf import (
+            ModelFileError,
+            check_model_file,
+            estimate_memory_bytes,
+        )
         from llmos_desktop.core.templates import ChatTemplateError, choose_template
 
         report = progress or (lambda _p, _s: None)
         report(0.0, "checking file")
+        previous = self._spec if self._llm is not None else None
+        # The current model's memory is free for the new one once it is closed.
+        available = int(psutil.virtual_memory().available)
+        held = estimate_memory_bytes(self._info, previous.n_ctx) if previous else 0
         try:
-            info = check_model_file(spec.path, n_ctx=spec.n_ctx)
+            info = check_model_file(spec.path, n_ctx=spec.n_ctx, available_memory=available + held)
         except ModelFileError as exc:
             raise EngineRuntimeError(
-                exc.kind,
-                exc.message,
-                status=404 if exc.kind == ErrorKind.MISSING else 400,
+                exc.kind, exc.message, status=404 if exc.kind == ErrorKind.MISSING else 400
             ) from exc
         try:
             template = choose_template(
@@ -190,44 +241,79 @@ class EngineRuntime:
             raise EngineRuntimeError(
                 ErrorKind.INVALID_CHAT_TEMPLATE, f"chat template override: {exc}"
             ) from exc
+        n_ctx, n_threads, warnings = _bounded(spec, info.context_length)
 
-        self.unload()
         self.log.install()
-        llm = self._open(spec, report)
-        self._llm = llm
-        self._spec = spec
-        self._template = template
-        self._model_info = {
-            "architecture": info.architecture,
-            "name": info.name,
-            "file_size": info.file_size,
-            "file_type": info.file_type,
-            "context_length_trained": info.context_length,
-        }
-        self._abort = llama_api.AbortSwitch(llm, self._cancel_requested)
-        self._text = llama_api.TokenText(llm)
+        side_by_side = previous is None or estimate_memory_bytes(info, n_ctx) <= available
+        if not side_by_side:
+            self.unload()
+        try:
+            llm = self._open(spec, n_ctx, n_threads, report)
+        except EngineRuntimeError as exc:
+            if previous is not None:
+                exc.message += " " + self._after_failed_load(previous, side_by_side)
+            raise
+        self._install(llm, spec, template, info, warnings)
         report(1.0, "ready")
         return self.status()
 
-    def _open(self, spec: ModelLoad, report: ProgressCallback) -> Any:
-        report(0.05, "loading weights")
-        before = len(self.log.lines)
+    def _after_failed_load(self, previous: ModelLoad, still_loaded: bool) -> str:
+        name = Path(previous.path).name
+        if still_loaded:
+            return f"{name} is still loaded."
         try:
-            llm = llama_api.open_model(
-                spec.path,
-                n_ctx=spec.n_ctx,
-                n_gpu_layers=spec.n_gpu_layers,
-                n_threads=spec.n_threads or default_threads(),
-                on_progress=lambda value: report(0.05 + 0.85 * value, "loading weights"),
-                chatter=self.log.stream,
-            )
-        except Exception as exc:
-            log_tail = "".join(list(self.log.lines)[before:])
-            kind, message = classify_log(log_tail)
-            name = Path(spec.path).name
-            if kind is None:
-                kind, message = ErrorKind.LOAD_FAILED, f"llama.cpp could not load the model: {exc}"
-            raise EngineRuntimeError(kind, f"{name}: {message}") from exc
+            self.load(previous)
+        except EngineRuntimeError as exc:
+            return f"{name} could not be loaded again either: {exc.message}"
+        return f"{name} was loaded again."
+
+    def _install(
+        self, llm: Any, spec: ModelLoad, template: Any, info: Any, warnings: tuple[str, ...]
+    ) -> None:
+        """Make ``llm`` the loaded model, closing the one it replaces."""
+        with self._state_lock:
+            old = self._llm
+            self._llm = llm
+            self._spec = spec
+            self._template = template
+            self._info = info
+            self._warnings = warnings
+            self._model_info = {
+                "architecture": info.architecture,
+                "name": info.name,
+                "file_size": info.file_size,
+                "file_type": info.file_type,
+                "context_length_trained": info.context_length,
+            }
+            self._abort = llama_api.AbortSwitch(llm, self._cancel_requested)
+            self._text = llama_api.TokenText(llm)
+        self.cache.clear()
+        if old is not None:
+            old.close()
+
+    def _open(self, spec: ModelLoad, n_ctx: int, n_threads: int, report: ProgressCallback) -> Any:
+        report(0.05, "loading weights")
+        with self.log.capture() as lines:
+            try:
+                llm = llama_api.open_model(
+                    spec.path,
+                    n_ctx=n_ctx,
+                    n_gpu_layers=spec.n_gpu_layers,
+                    n_threads=n_threads,
+                    on_progress=lambda value: report(0.05 + 0.85 * value, "loading weights"),
+                    chatter=self.log.stream,
+                )
+            except Exception as exc:
+                log_text = "".join(lines)
+                kind, message = classify_log(log_text)
+                name = Path(spec.path).name
+                if kind is None:
+                    kind = ErrorKind.LOAD_FAILED
+                    message = f"llama.cpp could not load the model: {exc}"
+                detail = llama_error_detail(log_text)
+                if detail:
+                    message += f" (llama.cpp: {detail})"
+                raise EngineRuntimeError(kind, f"{name}: {message}.") from exc
         report(0.95, "creating context")
         return llm
 
@@ -237,12 +323,14 @@ class EngineRuntime:
         return self._cancel.is_set()
 
     def unload(self) -> None:
-        llm = self._llm
-        self._llm = None
-        self._template = None
-        self._abort = None
-        self._text = None
-        self._model_info = {}
+        with self._state_lock:
+            llm = self._llm
+            self._llm = None
+            self._template = None
+            self._abort = None
+            self._text = None
+            self._info = None
+            self._model_info = {}
         self.cache.clear()
         if llm is not None:
             llm.close()
@@ -258,10 +346,12 @@ class EngineRuntime:
         from llmos_desktop.core.templates import ChatTemplateError
 
         llm = self._require_model()
+        _check_fits(llm, sum(len(str(m.get("content") or "")) for m in messages))
         try:
             text = self._template.render(messages, add_generation_prompt=True)
         except ChatTemplateError as exc:
             raise EngineRuntimeError(ErrorKind.CHAT_TEMPLATE_ERROR, str(exc), status=422) from exc
+        _check_fits(llm, len(text.encode("utf-8")))
         return llama_api.tokenize(llm, text), tuple(self._template.stop)
 
     def text_prompt(self, prompt: str | list[int]) -> list[int]:
@@ -273,6 +363,7 @@ class EngineRuntime:
                     ErrorKind.INVALID_PROMPT, "prompt has token ids outside the vocabulary"
                 )
             return list(prompt)
+        _check_fits(llm, len(prompt.encode("utf-8")))
         return llama_api.tokenize(llm, prompt)
 
     # --- generation (worker thread) ---------------------------------------------------
@@ -410,6 +501,35 @@ class EngineRuntime:
 
 
 _NEVER = threading.Event()
+
+
+def _bounded(spec: ModelLoad, trained_ctx: int | None) -> tuple[int, int, tuple[str, ...]]:
+    """The context size and threads a load uses: the request, capped by what the model
+    was trained for and by this machine's cores, with a warning for each cap."""
+    warnings: list[str] = []
+    n_ctx = spec.n_ctx
+    if trained_ctx and n_ctx > trained_ctx:
+        warnings.append(
+            f"A context of {n_ctx} tokens is more than the {trained_ctx} this model was "
+            f"trained for; using {trained_ctx}."
+        )
+        n_ctx = trained_ctx
+    cores = os.cpu_count() or 1
+    n_threads = spec.n_threads or default_threads()
+    if n_threads > cores:
+        warnings.append(f"{n_threads} threads is more than this computer's {cores}; using {cores}.")
+        n_threads = cores
+    return n_ctx, n_threads, tuple(warnings)
+
+
+def _check_fits(llm: Any, size: int) -> None:
+    """Refuse, before tokenizing, a prompt of ``size`` characters or bytes that cannot fit."""
+    n_ctx = int(llm.n_ctx())
+    if size > n_ctx * _MAX_TOKEN_BYTES:
+        raise EngineRuntimeError(
+            ErrorKind.CONTEXT_LENGTH_EXCEEDED,
+            f"the prompt is {size:,} characters long; the context holds {n_ctx} tokens",
+        )
 
 
 def _release(pending: str, stops: tuple[str, ...]) -> tuple[str, str, bool]:
