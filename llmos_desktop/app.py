@@ -127,7 +127,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = preflight(qt_args)
     if status is not None:
         return status
+    # The app's own log (app.log), set up here only: tests build windows without it.
+    import logging
+    import platform
+
+    from PySide6.QtCore import qVersion
+
+    from llmos_desktop import __version__
+    from llmos_desktop.logs import setup_logging
+    from llmos_desktop.ui.qt_log import install_qt_message_handler
+
+    log_file = setup_logging(app_paths().logs)
+    install_qt_message_handler()  # before the QApplication, so its start-up messages count
     _app, loop = create_application([program, *qt_args])
+    logging.getLogger("llmos_desktop.app").info(
+        "LLMOS Desktop %s starting: Python %s, Qt %s on %s, log %s",
+        __version__,
+        platform.python_version(),
+        qVersion(),
+        QApplication.platformName(),
+        log_file,
+    )
     window = build_window()
     closed = asyncio.Event()
     window.closed.connect(closed.set)
@@ -155,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             closed.set()
             loop.run_until_complete(main_task)
         loop.run_until_complete(loop.shutdown_asyncgens())
+    logging.getLogger("llmos_desktop.app").info("LLMOS Desktop closed")
     return 0
 
 

@@ -3,6 +3,7 @@
 Everything shown is plain text (no rich text, no links rendered as HTML). Qt and PySide6
 are LGPL: the dialog says so and where their source is, as the licence asks. The full
 licence texts ship in the installed app's ``licenses`` folder (build.spec collects them).
+It also shows the logs folder (``app.log``, ``engine.log``), with a button that opens it.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import sys
 from pathlib import Path
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import Qt, qVersion
+from PySide6.QtCore import Qt, QUrl, qVersion
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +40,16 @@ def licenses_folder() -> Path | None:
         if folder.is_dir():
             return folder
     return None
+
+
+def default_logs_folder() -> Path:
+    """Where this process logs: app.log's folder once logs.setup_logging ran, else the
+    logs folder of the app's paths (LLMOS_HOME's in tests)."""
+    from llmos_desktop.core.paths import app_paths
+    from llmos_desktop.logs import log_file
+
+    current = log_file()
+    return current.parent if current is not None else app_paths().logs
 
 
 def _llama_cpp_python_version() -> str:
@@ -91,10 +104,17 @@ def licence_text() -> str:
 
 
 class AboutDialog(QDialog):
-    """``AboutDialog(backend="CPU")``: ``backend`` is what the engine reports (or "not started")."""
+    """``AboutDialog(backend="CPU")``: ``backend`` is what the engine reports (or "not started").
 
-    def __init__(self, *, backend: str, parent: QWidget | None = None) -> None:
+    ``logs_folder`` is shown, and opened by the "Open Log Folder" button; by default
+    ``default_logs_folder()``.
+    """
+
+    def __init__(
+        self, *, backend: str, logs_folder: Path | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
+        self.logs_folder = default_logs_folder() if logs_folder is None else logs_folder
         self.setWindowTitle(self.tr("About LLMOS Desktop"))
         self.setWindowIcon(app_icon())
         self.setMinimumSize(620, 480)
@@ -114,7 +134,10 @@ class AboutDialog(QDialog):
             self.tr("Local large language models in one window, with an OpenAI-compatible API.")
         )
         summary.setWordWrap(True)
-        for label in (self.title_label, self.backend_label, summary):
+        self.logs_label = QLabel(self.tr("Logs: {folder}").format(folder=self.logs_folder))
+        self.logs_label.setObjectName("aboutLogs")
+        self.logs_label.setWordWrap(True)
+        for label in (self.title_label, self.backend_label, summary, self.logs_label):
             label.setTextFormat(Qt.TextFormat.PlainText)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -123,6 +146,7 @@ class AboutDialog(QDialog):
         heading.addWidget(self.title_label)
         heading.addWidget(self.backend_label)
         heading.addWidget(summary)
+        heading.addWidget(self.logs_label)
         heading.addStretch(1)
         top = QHBoxLayout()
         top.setSpacing(16)
@@ -137,9 +161,17 @@ class AboutDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
         buttons.accepted.connect(self.accept)
+        self.open_logs_button = QPushButton(self.tr("Open Log Folder"), self)
+        self.open_logs_button.setObjectName("aboutOpenLogs")
+        self.open_logs_button.setEnabled(self.logs_folder.is_dir())
+        self.open_logs_button.clicked.connect(self._on_open_logs_button_clicked)
+        buttons.addButton(self.open_logs_button, QDialogButtonBox.ButtonRole.ActionRole)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(QLabel(self.tr("Licences")))
         layout.addWidget(self.licences, 1)
         layout.addWidget(buttons)
+
+    def _on_open_logs_button_clicked(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.logs_folder)))

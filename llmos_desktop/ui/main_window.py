@@ -162,7 +162,7 @@ class MainWindow(QMainWindow):
                 backend = str((await self.engine.status()).get("backend", backend))
             except Exception as exc:  # the dialog still opens; it just says why
                 backend = self.tr("unknown ({error})").format(error=exc)
-        dialog = AboutDialog(backend=backend, parent=self)
+        dialog = AboutDialog(backend=backend, logs_folder=self.paths.logs, parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
@@ -112,4 +113,44 @@ def test_help_about_opens_without_starting_an_engine(
     assert llmos_desktop.__version__ in text
     assert "engine not started" in text
     assert not fresh_window.engine.running
+    about.close()
+
+
+def test_about_shows_the_logs_folder_and_opens_it(
+    fresh_window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtCore import Qt, QUrl
+    from PySide6.QtGui import QDesktopServices
+    from PySide6.QtWidgets import QApplication
+
+    from llmos_desktop.ui.about_dialog import AboutDialog
+
+    opened: list[QUrl] = []
+
+    def open_url(url: QUrl) -> bool:
+        opened.append(url)
+        return True
+
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(open_url))
+    fresh_window.about_action.trigger()
+
+    def dialog() -> AboutDialog | None:
+        found = [
+            w
+            for w in QApplication.topLevelWidgets()
+            if isinstance(w, AboutDialog) and w.isVisible() and w.parent() is fresh_window
+        ]
+        return found[0] if found else None
+
+    qtbot.waitUntil(lambda: dialog() is not None, timeout=5000)
+    about = dialog()
+    assert about is not None
+    folder = fresh_window.paths.logs  # LLMOS_HOME's, as app.log's would be
+    assert about.logs_folder == folder
+    assert str(folder) in about.logs_label.text()
+    assert about.logs_label.textFormat() == Qt.TextFormat.PlainText
+    assert about.logs_label.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByMouse
+    assert about.open_logs_button.isEnabled()
+    qtbot.mouseClick(about.open_logs_button, Qt.MouseButton.LeftButton)
+    assert opened == [QUrl.fromLocalFile(str(folder))]
     about.close()
