@@ -20,6 +20,8 @@ __all__ = [
     "KV_COUNT_OFFSET",
     "MAGIC_OFFSET",
     "TENSOR_COUNT_OFFSET",
+    "TINY_EMBEDDING",
+    "TINY_HEAD_LENGTH",
     "TINY_VOCAB",
     "VERSION_OFFSET",
     "copy_file",
@@ -46,6 +48,7 @@ HEADER_SIZE = 24
 # SentencePiece-style tokens; ids 1 and 2 are BOS and EOS, as in Llama.
 TINY_VOCAB: tuple[str, ...] = ("<unk>", "<s>", "</s>", "▁hello", "▁world", "!")
 TINY_EMBEDDING = 8
+TINY_HEAD_LENGTH = TINY_EMBEDDING // 2  # 2 attention heads
 
 
 def write_gguf(
@@ -58,6 +61,7 @@ def write_gguf(
     tensors: int = 1,
     vocab: Sequence[str] = TINY_VOCAB,
     context_length: int = 512,
+    attention_kv_heads: Sequence[int] | None = None,
 ) -> Path:
     """Write a small GGUF that GGUF readers accept; return its path.
 
@@ -70,6 +74,10 @@ def write_gguf(
     ``extra_kv`` adds or replaces keys: str, bool, int (uint32, or int64 when it
     does not fit), float (float32), a non-empty list (array), or a
     ``gguf.GGUFValue`` for an exact type.
+
+    ``attention_kv_heads`` adds attention weights to each block, sized for that
+    many KV heads per block (2 attention heads of TINY_HEAD_LENGTH values): Q is
+    (8, 8), K and V (8, 4 * kv heads) in ggml's order.
     """
     path = Path(path)
     writer = gguf.GGUFWriter(path, architecture)
@@ -104,6 +112,12 @@ def write_gguf(
             writer.add_tensor("token_embd.weight", data.reshape(rows, TINY_EMBEDDING))
         else:
             writer.add_tensor(f"blk.{i - 1}.attn_norm.weight", np.ones(TINY_EMBEDDING, np.float32))
+    for layer, kv_heads in enumerate(attention_kv_heads or ()):
+        q = np.zeros((2 * TINY_HEAD_LENGTH, TINY_EMBEDDING), np.float32)
+        kv = np.zeros((kv_heads * TINY_HEAD_LENGTH, TINY_EMBEDDING), np.float32)
+        writer.add_tensor(f"blk.{layer}.attn_q.weight", q)
+        writer.add_tensor(f"blk.{layer}.attn_k.weight", kv)
+        writer.add_tensor(f"blk.{layer}.attn_v.weight", kv.copy())
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

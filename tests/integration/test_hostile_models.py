@@ -1,8 +1,17 @@
-"""Bad model files and hostile chat templates, sent to the real engine."""
+"""Bad model files and hostile chat templates, sent to the real engine.
+
+The hostile-model corpus (tests/helpers/hostile_models.py: cut-off downloads, bit
+flips, lying counts, hyperparameters that made llama.cpp abort or hang) goes through
+the pre-flight check, a live engine's /control/load, and ``llmos serve --model``.
+Each case is written from the real model, used and deleted before the next one.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +21,9 @@ import httpx
 import pytest
 
 from llmos_desktop.core.engine.control.supervisor import EngineEndpoint, EngineSupervisor
+from llmos_desktop.core.models.gguf import ModelFileError, check_model_file
 from tests.helpers.engine import TEST_CTX, TEST_THREADS
+from tests.helpers.hostile_models import CASES, HostileCase, written
 from tests.helpers.model_factory import copy_with_metadata
 
 pytestmark = pytest.mark.model
@@ -170,3 +181,93 @@ def test_template_override_at_load_time(
     assert good.status_code == 200
     assert good.json()["chat_template_name"] in ("chatml", "override")
     assert _chat(client).status_code == 200
+
+
+# --- the hostile-model corpus -----------------------------------------------------------
+
+SERVE = [sys.executable, "-m", "llmos_desktop.cli", "serve"]
+PLENTY = 1 << 40  # memory: the corpus is about the file, not the machine
+# What a native crash or a Python exception would leave on the terminal.
+CRASH_TEXT = re.compile(r"Traceback|GGML_ASSERT|GGML_ABORT|terminate called|^#\d+ ", re.MULTILINE)
+
+
+def _preflight(case: HostileCase, path: Path) -> list[str]:
+    """What is wrong with the pre-flight check's answer to ``case`` (nothing: [])."""
+    try:
+        check_model_file(path, n_ctx=TEST_CTX, available_memory=PLENTY)
+    except ModelFileError as exc:
+        problems = []
+        if exc.kind not in case.kinds:
+            problems.append(f"kind {exc.kind}, expected one of {case.kinds or 'none'}")
+        if case.text not in exc.message:
+            problems.append(f"message lacks {case.text!r}")
+        if "\n" in exc.message or "\r" in exc.message or path.name not in exc.message:
+            problems.append("message is not one line naming the file")
+        return [f"{case}: {p}: {exc.message!r}" for p in problems]
+    except Exception as exc:  # the check must answer with a ModelFileError, nothing else
+        return [f"{case}: raised {type(exc).__name__}: {exc}"]
+    return [] if not case.kinds else [f"{case}: accepted, expected {case.kinds}"]
+
+
+def _engine_load(case: HostileCase, client: httpx.Client, path: Path) -> list[str]:
+    """What is wrong with the engine's answer to loading ``case``."""
+    response = _load(client, path)
+    if response.status_code == 200:
+        return [f"{case}: the engine loaded it"]
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError):
+        return [f"{case}: status {response.status_code} without an error body: {response.text!r}"]
+    problems = []
+    if case.kinds and error["code"] not in case.kinds:
+        problems.append(f"code {error['code']}, expected one of {case.kinds}")
+    message = str(error["message"])
+    if "\n" in message or path.name not in message:
+        problems.append("message is not one line naming the file")
+    return [f"{case}: {p}: {message!r}" for p in problems]
+
+
+def test_hostile_models_get_one_line_and_the_engine_lives_on(
+    engine: tuple[EngineSupervisor, httpx.Client], model_path: Path, tmp_path: Path
+) -> None:
+    """Every case: a one-line ModelFileError from the check (or, for the few llama.cpp
+    refuses cleanly by itself, no error), and a one-line error from /control/load; the
+    engine process is the same one at the end and still answers a chat."""
+    supervisor, client = engine
+    pid = supervisor.pid
+    problems: list[str] = []
+    for case in CASES:
+        with written(case, model_path, tmp_path) as path:
+            problems += _preflight(case, path)
+            try:
+                problems += _engine_load(case, client, path)
+            except httpx.HTTPError as exc:  # the engine died under the load
+                problems.append(f"{case}: no answer ({type(exc).__name__}); the engine died")
+                break
+    assert not problems, "\n".join(problems)
+    assert supervisor.pid == pid and supervisor.last_failure is None
+    assert _load(client, model_path).status_code == 200
+    assert _chat(client).status_code == 200
+
+
+def test_llmos_serve_refuses_hostile_models_in_one_line(model_path: Path, tmp_path: Path) -> None:
+    """``llmos serve --model FILE``: exit status 1 or 2 and one ``llmos: error:`` line on
+    stderr, with no traceback and no llama.cpp backtrace on the terminal."""
+    problems: list[str] = []
+    for case in CASES:
+        with written(case, model_path, tmp_path) as path:
+            result = subprocess.run(
+                [*SERVE, "--model", str(path), "--port", "0"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        errors = [line for line in result.stderr.splitlines() if line.startswith("llmos: error:")]
+        if result.returncode not in (1, 2):
+            problems.append(f"{case}: exit status {result.returncode}")
+        if len(errors) != 1 or path.name not in errors[0]:
+            problems.append(f"{case}: error lines {errors!r}")
+        if CRASH_TEXT.search(result.stderr + result.stdout):
+            problems.append(f"{case}: crash text on the terminal: {result.stderr[-500:]!r}")
+    assert not problems, "\n".join(problems)

@@ -3,7 +3,9 @@
 - ``reader``: a bounded parser for the header, metadata and tensor infos
   (``read_gguf_info`` -> ``GGUFInfo``); every problem is a ``ModelFileError``.
 - ``check``: ``check_model_file``, which also refuses unknown architectures,
-  files without weights and models too big for the free memory.
+  files without weights, impossible hyperparameters and models too big for the
+  free memory.
+- ``hparams``: the hyperparameters llama.cpp would assert (abort) or hang on.
 - ``memory``: ``estimate_memory_bytes``, the rough memory a load needs.
 
 Nothing here imports ``gguf``, numpy or llama.cpp; psutil only when the free

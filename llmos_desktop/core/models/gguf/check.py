@@ -7,7 +7,10 @@ with a one-line ``ModelFileError`` that names the file and says why:
   importance matrices), that name no architecture, or whose architecture the
   bundled llama.cpp cannot load (``architectures.SUPPORTED_ARCHITECTURES``);
 - files without weights (vocabulary-only files);
-- models that need more memory than is free (see ``memory``).
+- hyperparameters that llama.cpp would assert on, hang on, or that no model has
+  (see ``hparams``);
+- models that need more memory than is free (see ``memory``): the estimate uses the
+  context the engine will use, at most the model's trained context.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from llmos_desktop.core.models.architectures import SUPPORTED_ARCHITECTURES
+from llmos_desktop.core.models.gguf.hparams import check_hyperparameters
 from llmos_desktop.core.models.gguf.memory import (
     _available_memory,
     _effective_n_ctx,
@@ -40,8 +44,11 @@ def check_model_file(
     n_ctx: int = 4096,
     available_memory: int | None = None,
 ) -> GGUFInfo:
-    """read_gguf_info, then refuse architectures llama.cpp lacks and models too big for RAM.
+    """read_gguf_info, then refuse architectures llama.cpp lacks, impossible
+    hyperparameters, and models too big for RAM.
 
+    ``n_ctx`` is the context asked for; the engine uses at most the model's trained
+    context, and so does the memory estimate (``n_ctx <= 0``: the trained context).
     ``available_memory`` defaults to the memory free right now, without swap.
     """
     info = read_gguf_info(path)
@@ -51,19 +58,21 @@ def check_model_file(
         raise ModelFileError(
             "corrupt", f"{name} contains no weights (it may be a vocabulary-only file)"
         )
+    check_hyperparameters(info, name)
     if available_memory is None:
         available_memory = _available_memory()
     if available_memory is not None:
         n_ctx_used = _effective_n_ctx(info, n_ctx)
-        weights, kv, overhead = _memory_parts(info, n_ctx)
+        weights, kv, overhead = _memory_parts(info, n_ctx_used)
         needed = weights + kv + overhead
         if needed > available_memory:
+            capped = ", the most it was trained for" if 0 < n_ctx_used < n_ctx else ""
             raise ModelFileError(
                 "too_large",
                 f"{name} needs about {_format_bytes(needed)} of memory "
                 f"({_format_bytes(weights)} of weights and {_format_bytes(kv)} for a "
-                f"{n_ctx_used}-token context) but only {_format_bytes(max(0, available_memory))} "
-                "is free",
+                f"{n_ctx_used}-token context{capped}) but only "
+                f"{_format_bytes(max(0, available_memory))} is free",
             )
     return info
 

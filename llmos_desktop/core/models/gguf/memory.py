@@ -28,14 +28,20 @@ def estimate_memory_bytes(info: GGUFInfo, n_ctx: int = 4096) -> int:
     head counts (per-layer arrays are understood); where those are missing it
     falls back to an eighth of the weights (at least 64 MiB) per 4096 tokens.
     Sliding-window layers are counted as full ones, so this errs on the high side.
-    ``n_ctx <= 0`` means the model's own context length.
+    The context is the one the engine uses: ``n_ctx``, at most the model's trained
+    context length when the file gives one; ``n_ctx <= 0`` means the trained context.
     """
     weights, kv, overhead = _memory_parts(info, n_ctx)
     return weights + kv + overhead
 
 
 def _effective_n_ctx(info: GGUFInfo, n_ctx: int) -> int:
-    return n_ctx if n_ctx > 0 else (info.context_length or 4096)
+    """The context a load of ``info`` with ``n_ctx`` uses: the runtime caps it at the
+    trained context (runtime._bounded), so the estimate does too."""
+    trained = info.context_length
+    if n_ctx <= 0:
+        return trained or 4096
+    return min(n_ctx, trained) if trained else n_ctx
 
 
 def _memory_parts(info: GGUFInfo, n_ctx: int) -> tuple[int, int, int]:

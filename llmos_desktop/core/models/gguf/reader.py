@@ -19,9 +19,11 @@ the small helpers at the end build those messages for ``check`` too.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
+import re
 import stat
 import struct
 from collections.abc import Mapping
@@ -46,8 +48,14 @@ MAX_CHAT_TEMPLATE_BYTES: Final = 64 * 1024 * 1024
 MAX_STRING_BYTES: Final = 1024 * 1024  # the architecture name, which is read whole
 MAX_ARRAY_ITEMS: Final = 1 << 30  # llama.cpp's own GGUF_MAX_ARRAY_ELEMENTS
 MAX_ARRAY_STRINGS: Final = 8 * 1024 * 1024  # total strings stepped over, bounds parse time
+# 4x the largest vocabulary of a released model (262,144); check.py refuses more, and
+# only up to this many tokens are compared for repeats.
+MAX_VOCAB: Final = 1 << 20
 # A length beyond llama.cpp's GGUF_MAX_STRING_LENGTH is garbage, not a cut-off download.
 _LLAMA_MAX_STRING: Final = 1 << 30
+# No single header item of a real model (a chat template, the vocabulary) is this long,
+# so a file that runs out this far before its end is damaged, not cut off.
+_MAX_HEADER_ITEM: Final = 64 * 1024 * 1024
 _TENSOR_NAME_MAX: Final = 63  # GGML_MAX_NAME - 1
 _MAX_DIMS: Final = 4  # GGML_MAX_DIMS
 _INT64_MAX: Final = (1 << 63) - 1
@@ -175,16 +183,33 @@ _KEY_ARCHITECTURE: Final = "general.architecture"
 _KEY_CHAT_TEMPLATE: Final = "tokenizer.chat_template"
 _KEY_TOKENS: Final = "tokenizer.ggml.tokens"
 _KEY_ALIGNMENT: Final = "general.alignment"
-# Keys (after "<arch>.") that the memory estimate (memory.py) reads; kept even past the
-# metadata cap.
-_ESTIMATE_SUFFIXES: Final = (
+# Tensors whose shapes check.py compares with the hyperparameters.
+_SHAPE_KEPT: Final = re.compile(rb"blk\.[0-9]{1,3}\.attn_[qkv]\.weight|token_embd\.weight")
+# Keys (after "<arch>.") that the memory estimate (memory.py) and the hyperparameter
+# check (hparams.py) read; kept even past the metadata cap.
+_KEPT_SUFFIXES: Final = (
     "block_count",
     "embedding_length",
     "context_length",
+    "feed_forward_length",
     "attention.head_count",
     "attention.head_count_kv",
     "attention.key_length",
     "attention.value_length",
+    "attention.key_length_swa",
+    "attention.value_length_swa",
+    "attention.kv_lora_rank",
+    "attention.layer_norm_epsilon",
+    "attention.layer_norm_rms_epsilon",
+    "attention.group_norm_epsilon",
+    "rope.dimension_count",
+    "rope.dimension_count_swa",
+    "rope.scaling.type",
+    "expert_count",
+    "expert_used_count",
+    "expert_group_count",
+    "expert_group_used_count",
+    "nextn_predict_layers",
 )
 
 MetadataValue: TypeAlias = int | float | bool | str | tuple[int | float | bool, ...]
@@ -233,6 +258,11 @@ class GGUFInfo:
     file_type: str | None
     # Small scalar fields and small numeric arrays; no chat templates, no vocabulary.
     metadata: Mapping[str, object] = field(hash=False)
+    vocab_size: int | None = None  # tokens in tokenizer.ggml.tokens; None without one
+    # Shapes of blk.N.attn_q/k/v.weight and token_embd.weight, by tensor name.
+    tensor_shapes: Mapping[str, tuple[int, ...]] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False
+    )
 
 
 def read_gguf_info(path: str | os.PathLike[str]) -> GGUFInfo:
@@ -267,7 +297,15 @@ def read_gguf_info(path: str | os.PathLike[str]) -> GGUFInfo:
 
 
 class _Truncated(Exception):
-    """The file ends before something that its header promises."""
+    """The file ends before something that its header promises.
+
+    ``at`` is where the item that runs past the end starts: a cut-off download ends
+    inside its last item, a damaged length points far past the end.
+    """
+
+    def __init__(self, at: int) -> None:
+        super().__init__(at)
+        self.at = at
 
 
 class _Corrupt(Exception):
@@ -299,7 +337,7 @@ class _Reader:
         if off >= 0 and off + n <= len(self._buf):
             return off
         if n > self.size - self.pos:
-            raise _Truncated
+            raise _Truncated(self.pos)
         want = min(max(n, _WINDOW), self.size - self.pos)
         self._file.seek(self.pos)
         chunks: list[bytes] = []
@@ -311,7 +349,7 @@ class _Reader:
             chunks.append(chunk)
             got += len(chunk)
         if got < n:  # the file shrank while it was being read
-            raise _Truncated
+            raise _Truncated(self.pos)
         self._buf = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._start = self.pos
         return 0
@@ -340,7 +378,7 @@ class _Reader:
 
     def skip(self, n: int) -> None:
         if n > self.size - self.pos:
-            raise _Truncated
+            raise _Truncated(self.pos)
         self.pos += n
 
     def skip_strings(self, count: int) -> None:
@@ -350,20 +388,111 @@ class _Reader:
         string, and the window's end is found by the struct.error it raises.
         """
         unpack = _U64.unpack_from
+        limit = _LLAMA_MAX_STRING
         while count > 0:
             off = self._window(8)
             buf = self._buf
             done = 0
+            last = off
             try:
                 for done in range(count):  # noqa: B007 - `done` is read after a break-out
-                    off += 8 + unpack(buf, off)[0]
+                    last = off
+                    length = unpack(buf, off)[0]
+                    if length > limit:
+                        raise _Corrupt(f"a text in its metadata claims {length:,} bytes")
+                    off += 8 + length
                 done = count
             except (struct.error, OverflowError):
                 pass  # strings 0..done-1 are stepped over; refill the window at `off`
             self.pos = self._start + off
             count -= done
             if self.pos > self.size:
-                raise _Truncated
+                raise _Truncated(self._start + last)
+
+    def scan_tokens(self, count: int) -> bytes | None:
+        """Step over the vocabulary like skip_strings; return a token that appears
+        twice (llama.cpp aborts on those), or None.
+
+        Empty tokens may repeat (llama.cpp accepts them). A token longer than the
+        read window is compared by its SHA-256, read a window at a time. Only the
+        set of tokens is kept (about 20 MB for 262,144 tokens); a vocabulary over
+        MAX_VOCAB is stepped over (check.py refuses it).
+        """
+        if count > MAX_VOCAB:
+            self.skip_strings(count)
+            return None
+        start = self.pos
+        seen: set[bytes] = set()
+        long_seen: set[bytes] = set()
+        add = seen.add
+        unpack = _U64.unpack_from
+        left = count
+        while left > 0:
+            off = self._window(8)
+            buf = self._buf
+            end = len(buf)
+            done = 0
+            try:
+                for done in range(left):  # noqa: B007 - `done` is read after a break-out
+                    text = off + 8
+                    stop = text + unpack(buf, off)[0]
+                    if stop > end:
+                        break  # runs past the window (or past the file): refill at `off`
+                    add(buf[text:stop])
+                    off = stop
+                else:
+                    done = left
+            except struct.error:
+                pass  # the length itself runs past the window
+            self.pos = self._start + off
+            left -= done
+            if done == 0 and left > 0:  # one token longer than the window, or past the end
+                long_seen.add(self._long_token_digest())
+                left -= 1
+        if len(seen) + len(long_seen) == count:
+            return None
+        end_pos = self.pos
+        self.pos = start
+        repeat = self._first_repeat(count)  # rare: a repeat, or several empty tokens
+        self.pos = end_pos
+        return repeat
+
+    def _long_token_digest(self) -> bytes:
+        """Read one token longer than the window; its SHA-256."""
+        at = self.pos
+        length = self.u64()
+        if length > _LLAMA_MAX_STRING:
+            raise _Corrupt(f"a token in its vocabulary claims {length:,} bytes")
+        if length > self.size - self.pos:
+            raise _Truncated(at)
+        digest = hashlib.sha256()
+        left = length
+        while left > 0:
+            chunk = self.read(min(left, _WINDOW))
+            digest.update(chunk)
+            left -= len(chunk)
+        return digest.digest()
+
+    def _first_repeat(self, count: int) -> bytes | None:
+        """The first non-empty token seen before, walking the vocabulary once more."""
+        seen: set[bytes] = set()
+        long_seen: set[bytes] = set()
+        for _ in range(count):
+            at = self.pos
+            length = self.u64()
+            if length > _WINDOW:
+                self.pos = at
+                digest = self._long_token_digest()
+                if digest in long_seen:
+                    self.pos = at + 8
+                    return self.read(256)
+                long_seen.add(digest)
+                continue
+            token = self.read(length)
+            if token and token in seen:
+                return token
+            seen.add(token)
+        return None
 
 
 @dataclass
@@ -373,6 +502,8 @@ class _Parsed:
     values: dict[str, MetadataValue] = field(default_factory=dict)
     chat_template: str | None = None
     tokens_at: tuple[int, int] | None = None  # file offset of the first token, count
+    duplicate_token: bytes | None = None
+    tensor_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     data_offset: int = 0
     expected_size: int = 0
     required_size: int = 0  # expected_size without the padding after the last tensor
@@ -409,6 +540,14 @@ def _read(path: Path, name: str) -> GGUFInfo:
         try:
             parsed = _parse(reader, name)
         except _Truncated as exc:
+            if size - exc.at > _MAX_HEADER_ITEM:
+                # A cut-off download ends inside its last item; this length points
+                # far past the end of a file that goes on for a long way.
+                raise ModelFileError(
+                    "corrupt",
+                    f"{name} is damaged: a length at byte {exc.at:,} of its header points "
+                    f"past the end of the file ({size:,} bytes)",
+                ) from exc
             raise ModelFileError(
                 "truncated",
                 f"{name} is an incomplete download: the file ends after "
@@ -417,10 +556,14 @@ def _read(path: Path, name: str) -> GGUFInfo:
         except _Corrupt as exc:
             raise ModelFileError("corrupt", f"{name} is damaged: {exc.detail}") from exc
         if size < parsed.required_size:
+            have, want = _format_sizes(size, parsed.expected_size)
             raise ModelFileError(
-                "truncated",
-                f"{name} is an incomplete download: {_format_bytes(size)} of "
-                f"{_format_bytes(parsed.expected_size)} expected",
+                "truncated", f"{name} is an incomplete download: {have} of {want} expected"
+            )
+        if parsed.duplicate_token is not None:
+            token = _quote(parsed.duplicate_token.decode("utf-8", "replace"))
+            raise ModelFileError(
+                "corrupt", f"{name} is damaged: the token {token} appears twice in its vocabulary"
             )
         try:
             bos, eos = _special_tokens(reader, parsed)
@@ -439,7 +582,7 @@ def _parse(r: _Reader, name: str) -> _Parsed:
     if n_kv > MAX_KV_PAIRS:
         raise _Corrupt(f"it claims {n_kv:,} metadata entries (the limit is {MAX_KV_PAIRS:,})")
     if n_tensors * _MIN_TENSOR_INFO_SIZE + n_kv * _MIN_KV_SIZE > r.remaining():
-        raise _Truncated
+        raise _Truncated(r.pos)
     p.tensor_count = n_tensors
     _read_kv_pairs(r, p, n_kv)
     alignment = _alignment(p.values)
@@ -453,7 +596,7 @@ def _read_magic(r: _Reader, name: str) -> None:
         r.pos = 4
         return
     if len(head) < 4 and _MAGIC.startswith(head):
-        raise _Truncated
+        raise _Truncated(0)
     raise ModelFileError("not_gguf", f"{name} is not a GGUF model file{_what_it_is(head)}")
 
 
@@ -518,11 +661,13 @@ def _read_kv_pairs(r: _Reader, p: _Parsed, n_kv: int) -> None:
                 if count > MAX_ARRAY_ITEMS or count > strings_left:
                     raise _Corrupt(f"the metadata array {_quote(key)} claims {count:,} strings")
                 if count * 8 > r.remaining():
-                    raise _Truncated
+                    raise _Truncated(r.pos)
                 strings_left -= count
                 if key == _KEY_TOKENS:
                     p.tokens_at = (r.pos, count)
-                r.skip_strings(count)
+                    p.duplicate_token = r.scan_tokens(count)
+                else:
+                    r.skip_strings(count)
             elif item_type in _SCALARS:
                 if count > MAX_ARRAY_ITEMS:
                     raise _Corrupt(f"the metadata array {_quote(key)} claims {count:,} items")
@@ -595,6 +740,8 @@ def _read_tensor_infos(r: _Reader, p: _Parsed, n_tensors: int, alignment: int) -
         n_elements = math.prod(dims)
         if n_elements > _INT64_MAX:
             raise _Corrupt(f"the tensor {tensor} has too many elements")
+        if _SHAPE_KEPT.fullmatch(raw_name):
+            p.tensor_shapes[raw_name.decode("ascii")] = dims
         ggml_type: int
         offset: int
         ggml_type, offset = r.unpack(_TYPE_AND_OFFSET)
@@ -663,11 +810,13 @@ def _info(path: Path, size: int, p: _Parsed, bos: str | None, eos: str | None) -
         expected_size=p.expected_size,
         file_type=_FILE_TYPES.get(file_type) if type(file_type) is int else None,
         metadata=MappingProxyType(_small_metadata(values, arch)),
+        vocab_size=p.tokens_at[1] if p.tokens_at is not None else None,
+        tensor_shapes=MappingProxyType(p.tensor_shapes),
     )
 
 
 def _small_metadata(values: Mapping[str, MetadataValue], arch: str | None) -> dict[str, object]:
-    wanted = {f"{arch}.{suffix}" for suffix in _ESTIMATE_SUFFIXES} if arch else set()
+    wanted = {f"{arch}.{suffix}" for suffix in _KEPT_SUFFIXES} if arch else set()
     metadata: dict[str, object] = {}
     for key, value in values.items():
         if len(metadata) >= METADATA_MAX_ENTRIES and key not in wanted:
@@ -684,6 +833,14 @@ def _small_metadata(values: Mapping[str, MetadataValue], arch: str | None) -> di
 
 def _positive_int(value: object) -> int | None:
     return value if type(value) is int and value > 0 else None
+
+
+def _format_sizes(have: int, want: int) -> tuple[str, str]:
+    """Two sizes that read differently: exact bytes where the rounded figures agree."""
+    a, b = _format_bytes(have), _format_bytes(want)
+    if a == b:
+        return f"{have:,} bytes", f"{want:,} bytes"
+    return a, b
 
 
 def _format_bytes(n: int) -> str:

@@ -104,3 +104,38 @@ def test_messages_escape_hostile_file_names(tmp_path: Path) -> None:
         check_model_file(path)
     assert "\n" not in caught.value.message
     assert "bad\\nname\\u202e.gguf" in caught.value.message
+
+
+@pytest.mark.model
+def test_a_million_token_context_is_judged_at_the_trained_context(real_model: Path) -> None:
+    """n_ctx 1,048,576 on the 270M model: the engine uses 32,768 tokens (its trained
+    context), so about 1 GB is needed, not the 19.7 GB a million tokens would take."""
+    check_model_file(real_model, n_ctx=1_048_576, available_memory=2 * GIB)
+    message = expect_model_file_error(
+        lambda p: check_model_file(p, n_ctx=1_048_576, available_memory=512 * 1024**2),
+        real_model,
+        "too_large",
+    )
+    assert "for a 32768-token context, the most it was trained for)" in message
+    assert "only 536.9 MB is free" in message
+
+
+def test_the_estimate_is_compared_with_the_memory_available_now(
+    tiny: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psutil
+
+    class Memory:
+        available = 4096  # what the machine can give, not its total
+
+    monkeypatch.setattr(psutil, "virtual_memory", Memory)
+    message = expect_model_file_error(check_model_file, tiny, "too_large")
+    assert "only 4.1 KB is free" in message
+
+
+def test_hyperparameters_are_checked_before_memory(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "no layers.gguf", extra_kv={"llama.block_count": 0})
+    message = expect_error(path, "corrupt", available_memory=1024)
+    assert (
+        message == "no layers.gguf is damaged: the file says it has 0 layers; a model has 1 to 512"
+    )

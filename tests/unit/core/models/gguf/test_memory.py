@@ -24,11 +24,12 @@ def test_real_model_estimate(real_info: GGUFInfo) -> None:
 
 
 def test_memory_estimate_understands_per_layer_arrays(tmp_path: Path) -> None:
-    uniform = read_gguf_info(write_gguf(tmp_path / "a.gguf", tensors=3))
+    uniform = read_gguf_info(write_gguf(tmp_path / "a.gguf", tensors=3, context_length=4096))
     per_layer = read_gguf_info(
         write_gguf(
             tmp_path / "b.gguf",
             tensors=3,
+            context_length=4096,
             extra_kv={"llama.attention.head_count_kv": [1, 0]},  # 2 layers, one without KV
         )
     )
@@ -47,3 +48,17 @@ def test_memory_estimate_falls_back_without_hyperparameters(tmp_path: Path) -> N
     info = read_gguf_info(path)
     assert estimate_memory_bytes(info, 4096) >= info.expected_size + 64 * 1024 * 1024
     assert estimate_memory_bytes(info, 0) == estimate_memory_bytes(info, 512)  # model's own
+
+
+def test_memory_estimate_uses_at_most_the_trained_context(tmp_path: Path) -> None:
+    # The engine caps the context at what the model was trained for; so does the estimate.
+    info = read_gguf_info(write_gguf(tmp_path / "short.gguf", tensors=3, context_length=512))
+    assert estimate_memory_bytes(info, 1_048_576) == estimate_memory_bytes(info, 512)
+    assert estimate_memory_bytes(info, 256) < estimate_memory_bytes(info, 512)
+
+
+@pytest.mark.model
+def test_real_model_estimate_for_a_million_tokens(real_info: GGUFInfo) -> None:
+    # 1,048,576 tokens would be 18.9 GB of KV cache; the engine uses the trained 32,768.
+    assert estimate_memory_bytes(real_info, 1_048_576) == estimate_memory_bytes(real_info, 32_768)
+    assert estimate_memory_bytes(real_info, 1_048_576) < 1 * GIB

@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import random
+import shutil
 import struct
 import subprocess
 import sys
@@ -127,8 +128,10 @@ def test_truncated_real_model(real_model: Path, tmp_path: Path, size: str) -> No
     copy = truncate_copy(real_model, tmp_path / "gemma partial.gguf", cut)
     message = expect_error(copy, "truncated")
     assert "incomplete download" in message
-    if size != "1KB":
-        assert "of 253.1 MB expected" in message
+    if size == "half":
+        assert "126.6 MB of 253.1 MB expected" in message
+    if size == "all_but_last_byte":  # the sizes in MB would read the same
+        assert "253,113,023 bytes of 253,113,024 bytes expected" in message
 
 
 def test_every_prefix_of_a_small_file_is_refused(tiny: Path) -> None:
@@ -144,6 +147,107 @@ def test_trailing_bytes_are_tolerated(tiny: Path) -> None:
         file.write(b"\0" * 100)
     info = read_gguf_info(tiny)
     assert info.file_size == info.expected_size + 100
+
+
+def test_short_by_a_few_bytes_says_exactly_how_many(tmp_path: Path) -> None:
+    # Rounded to 0.1 MB both sizes would read "1.3 MB of 1.3 MB".
+    path = write_gguf(tmp_path / "big vocab.gguf", vocab=[f"t{i}" for i in range(40_000)])
+    full = path.stat().st_size
+    os.truncate(path, full - 10)
+    message = expect_error(path, "truncated")
+    assert f"incomplete download: {full - 10:,} bytes of {full:,} bytes expected" in message
+
+
+# --- damaged, not cut off -------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_bit_flips_in_a_full_size_file_are_damage_not_a_short_download(
+    real_model: Path, tmp_path: Path
+) -> None:
+    """One flipped bit in the first 64 KiB: the file has its full size, so whatever is
+    wrong, it is not an incomplete download (it was, for 8 of 10 such files)."""
+    copy = tmp_path / "flipped.gguf"
+    shutil.copyfile(real_model, copy)
+    rng = random.Random(2024)
+    head = _first_bytes(real_model, 64 * 1024)
+    kinds: list[str] = []
+    with open(copy, "r+b") as file:
+        for _ in range(60):
+            at, bit = rng.randrange(8, len(head)), rng.randrange(8)
+            file.seek(at)
+            file.write(bytes([head[at] ^ (1 << bit)]))
+            file.flush()
+            try:
+                read_gguf_info(copy)
+                kinds.append("read")
+            except ModelFileError as exc:
+                assert exc.kind == "corrupt", (at, bit, exc.message)
+                assert "damaged" in exc.message
+                kinds.append(exc.kind)
+            file.seek(at)
+            file.write(head[at : at + 1])
+    assert "corrupt" in kinds  # most flips land in the vocabulary, some only rename a token
+
+
+def _first_bytes(path: Path, n: int) -> bytes:
+    with open(path, "rb") as file:
+        return file.read(n)
+
+
+def test_a_length_past_the_end_of_a_long_file_is_damage(tiny: Path) -> None:
+    # A cut-off download ends inside its last item; this length points 100 MB past
+    # the end of a file that goes on for 100 MB more.
+    patch_u64(tiny, kv_value_offset(tiny, "general.name") + 4, 200 << 20)
+    os.truncate(tiny, 100 << 20)  # sparse: trailing zeros, as after the real tensors
+    message = expect_error(tiny, "corrupt")
+    assert "points past the end of the file (104,857,600 bytes)" in message
+
+
+def test_a_length_past_the_end_of_a_short_file_is_a_short_download(tiny: Path) -> None:
+    patch_u64(tiny, kv_value_offset(tiny, "general.name") + 4, 200 << 20)
+    assert "inside its header" in expect_error(tiny, "truncated")
+
+
+# --- the vocabulary -------------------------------------------------------------------------
+
+
+def test_a_token_that_appears_twice_is_damage(tmp_path: Path) -> None:
+    # llama.cpp aborts on this (GGML_ASSERT(id_to_token.size() == token_to_id.size())).
+    path = write_gguf(tmp_path / "twice.gguf", vocab=["<unk>", "<s>", "</s>", "hi", "yo", "hi"])
+    message = expect_error(path, "corrupt")
+    assert message == "twice.gguf is damaged: the token 'hi' appears twice in its vocabulary"
+
+
+def test_empty_tokens_may_repeat(tmp_path: Path) -> None:
+    # llama.cpp loads these; only non-empty tokens must be unique.
+    path = write_gguf(tmp_path / "empties.gguf", vocab=["<unk>", "<s>", "</s>", "", "", "a"])
+    assert read_gguf_info(path).vocab_size == 6
+
+
+def test_a_repeat_far_into_a_large_vocabulary_is_found(tmp_path: Path) -> None:
+    # 200,000 tokens (~2.4 MB) span several read windows; the repeat is in the last.
+    words = [f"word{i}" for i in range(200_000)]
+    words[-1] = "word3"
+    path = write_gguf(tmp_path / "large.gguf", vocab=words)
+    assert "the token 'word3' appears twice" in expect_error(path, "corrupt")
+
+
+def test_tokens_longer_than_the_read_window_are_compared_too(tmp_path: Path) -> None:
+    long_a, long_b = "x" * (3 << 20), "x" * ((3 << 20) - 1) + "y"
+    words = ["<unk>", "<s>", "</s>", long_a, "y", long_b]
+    assert read_gguf_info(write_gguf(tmp_path / "long.gguf", vocab=words)).vocab_size == 6
+    twice = write_gguf(tmp_path / "long twice.gguf", vocab=[*words, long_a])
+    assert "the token 'xxxx" in expect_error(twice, "corrupt")
+
+
+@pytest.mark.model
+def test_real_model_vocabulary_and_attention_shapes(real_info: GGUFInfo) -> None:
+    assert real_info.vocab_size == 262_144
+    assert real_info.tensor_shapes["token_embd.weight"] == (640, 262_144)
+    assert real_info.tensor_shapes["blk.17.attn_k.weight"] == (640, 256)
+    assert real_info.tensor_shapes["blk.0.attn_q.weight"] == (640, 1024)
+    assert len(real_info.tensor_shapes) == 1 + 18 * 3
 
 
 # --- not a model at all -------------------------------------------------------------------
