@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import openai
+import psutil
 import pytest
 
 from llmos_desktop import __version__
@@ -109,6 +111,8 @@ def test_serve_answers_the_openai_client(model_path: Path) -> None:
         "0",
         "--api-key",
         "secret-key",
+        "--control-key",
+        "control-key",
         "--threads",
         "2",
         "--stream-interval-ms",
@@ -121,6 +125,7 @@ def test_serve_answers_the_openai_client(model_path: Path) -> None:
 
 
 def _check_served(proc: subprocess.Popen[str]) -> None:
+    engines: list[psutil.Process] = []
     try:
         assert proc.stdout is not None
         url = None
@@ -150,12 +155,58 @@ def _check_served(proc: subprocess.Popen[str]) -> None:
         assert counts and counts == list(range(counts[0], counts[0] + len(counts)))
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=url, api_key="wrong", max_retries=0).models.list()
+        # The key for programs does not control the engine.
+        root = url.removesuffix("/v1")
+        load = httpx.post(
+            f"{root}/control/load",
+            json={"path": "/etc/passwd"},
+            headers={"Authorization": "Bearer secret-key"},
+        )
+        assert load.status_code in (401, 403, 404), load.text
+        assert "passwd" not in load.text
+        # The control key loads only the models folder and the file serve was given.
+        control = {"Authorization": "Bearer control-key"}
+        status = httpx.get(f"{root}/control/status", headers=control)
+        assert status.status_code == 200 and status.json()["loaded"]
+        for outside in ("/etc/passwd", "/proc/self/environ", "/nonexistent/x.gguf", "/tmp"):
+            refused = httpx.post(f"{root}/control/load", json={"path": outside}, headers=control)
+            assert refused.status_code == 403, refused.text
+            assert "GGUF" not in refused.text and "does not exist" not in refused.text
+
+        # The engine is a supervised child: killed, it comes back with its model.
+        engines = [
+            child
+            for child in psutil.Process(proc.pid).children(recursive=True)
+            if "--engine-child" in child.cmdline()
+        ]
+        assert len(engines) == 1
+        engines[0].kill()
+        deadline = time.monotonic() + 60
+        answered = False
+        while time.monotonic() < deadline and not answered:
+            time.sleep(0.5)
+            try:
+                again = client.chat.completions.create(
+                    model="x", messages=[{"role": "user", "content": "Hi"}], max_tokens=3
+                )
+                answered = again.choices[0].message.content is not None
+            except openai.APIError:
+                continue
+        assert answered, "the server did not come back after its engine was killed"
+        engines = [
+            child
+            for child in psutil.Process(proc.pid).children(recursive=True)
+            if "--engine-child" in child.cmdline()
+        ]
     finally:
         proc.terminate()
         proc.wait(20)
+    for child in engines:
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
     # One clear summary on the terminal; llama.cpp's chatter stays in the log file.
     out = proc.stdout.read() if proc.stdout else ""
     err = proc.stderr.read() if proc.stderr else ""
     assert "chat template: gemma" in summary + out, summary + out
     for chatter in ("llama_model_loader", "fallback chat format", "Model metadata"):
         assert chatter not in err, err[-2000:]
+    assert "the engine stopped" in err and "serving again" in err, err[-2000:]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import openai
 import pytest
 
 from llmos_desktop.core.engine.control.supervisor import EngineEndpoint
+from llmos_desktop.core.engine.process.server.config import ServerConfig
 
 pytestmark = pytest.mark.model
 
@@ -145,18 +149,49 @@ def test_no_cors_headers_by_default(http: httpx.Client) -> None:
     assert "access-control-allow-origin" not in preflight.headers
 
 
-def test_openapi_document_describes_the_api(http: httpx.Client) -> None:
-    response = http.get("/openapi.json")
+def test_options_needs_the_key_like_everything_else(session_engine: EngineEndpoint) -> None:
+    """No CORS origins: an OPTIONS request without the key learns nothing (was: 405 or 404,
+    which told which routes exist)."""
+    for path in (CHAT, "/control/load", "/v1/nothing-here"):
+        response = httpx.options(f"{session_engine.base_url}{path}")
+        assert response.status_code == 401, path
+        assert _error(response)["code"] == "invalid_api_key"
+
+
+def test_openapi_document_is_open_and_describes_the_v1_api(
+    session_engine: EngineEndpoint,
+) -> None:
+    response = httpx.get(f"{session_engine.base_url}/openapi.json")  # no key
     assert response.status_code == 200
-    paths = response.json()["paths"]
-    for path in (
+    document = response.json()
+    assert set(document["paths"]) == {
+        "/health",
         "/v1/models",
         "/v1/chat/completions",
         "/v1/completions",
-        "/control/load",
-        "/control/status",
-    ):
-        assert path in paths
+    }
+    chat = document["paths"][CHAT]["post"]
+    assert "text/event-stream" in chat["responses"]["200"]["content"]
+    assert chat["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_the_apps_engine_opens_the_control_routes_with_its_key(http: httpx.Client) -> None:
+    status = http.get("/control/status")
+    assert status.status_code == 200
+    assert status.json()["loaded"] is True
+
+
+def test_a_huge_prompt_is_refused_at_once(http: httpx.Client) -> None:
+    """A 7.9 MB prompt (under the 8 MiB body limit) must not be tokenized in full while
+    everyone else waits: the context holds 4,096 tokens."""
+    prompt = "word " * (7_900_000 // 5)
+    start = time.monotonic()
+    response = http.post("/v1/completions", json={"prompt": prompt, "max_tokens": 1})
+    elapsed = time.monotonic() - start
+    assert response.status_code == 400
+    assert _error(response)["code"] == "context_length_exceeded"
+    assert elapsed < 2.0
 
 
 def test_context_overflow_is_a_clear_400(http: httpx.Client) -> None:
@@ -166,6 +201,24 @@ def test_context_overflow_is_a_clear_400(http: httpx.Client) -> None:
     )
     assert response.status_code == 400
     assert _error(response)["code"] == "context_length_exceeded"
+
+
+@pytest.mark.slow
+def test_the_engine_process_closes_a_request_that_stalls_in_its_headers(
+    session_engine: EngineEndpoint,
+) -> None:
+    """The engine's uvicorn (child.serve) has the header time limit: slowloris is cut off."""
+    url = urlsplit(session_engine.base_url)
+    limit = ServerConfig.header_timeout_s
+    start = time.monotonic()
+    with socket.create_connection((url.hostname, url.port), timeout=limit + 10) as sock:
+        sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert time.monotonic() - start < limit + 5
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b'"code": "timeout"' in answer
 
 
 def test_client_disconnect_mid_stream_leaves_server_healthy(http: httpx.Client) -> None:

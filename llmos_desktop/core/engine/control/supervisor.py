@@ -22,7 +22,7 @@ from pathlib import Path
 
 from llmos_desktop.core.engine.contract import ErrorKind
 from llmos_desktop.core.engine.errors import EngineFailure, describe_exit
-from llmos_desktop.core.engine.process.child import READY_PREFIX
+from llmos_desktop.core.engine.process.child import READY_PREFIX, ChildOptions
 
 _LOG_ROTATE_BYTES = 5 * 1024 * 1024
 
@@ -47,6 +47,16 @@ def engine_command() -> list[str]:
     return [sys.executable, "-m", "llmos_desktop", "--engine-child"]
 
 
+def _connect_host(host: str) -> str:
+    """Where this process reaches an engine bound to ``host`` (a wildcard: loopback)."""
+    name = host.strip("[]")
+    if name in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if name == "::":
+        return "[::1]"
+    return f"[{name}]" if ":" in name else name
+
+
 def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
     for pipe in (proc.stdin, proc.stdout):
         if pipe is not None:
@@ -63,8 +73,13 @@ class EngineSupervisor:
         cache_bytes: int | None = None,
         command: list[str] | None = None,
         on_exit: Callable[[EngineFailure], None] | None = None,
+        options: ChildOptions | None = None,
+        control_token: str | None = None,
     ) -> None:
         self.log_path = log_path
+        self.options = options or ChildOptions()
+        # None: a new secret for every start, known to this process only.
+        self._control_token = control_token
         self.ready_timeout = ready_timeout
         self.cache_bytes = cache_bytes
         self.command = command or engine_command()
@@ -113,7 +128,7 @@ class EngineSupervisor:
             self._stopping = False
             self._generation += 1
             generation = self._generation
-            token = secrets.token_urlsafe(32)
+            token = self._control_token or secrets.token_urlsafe(32)
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._rotate_log()
             log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
@@ -149,11 +164,14 @@ class EngineSupervisor:
             assert proc.stdin is not None and proc.stdout is not None
             try:
                 proc.stdin.write(token.encode() + b"\n")
+                proc.stdin.write(self.options.model_dump_json().encode() + b"\n")
                 proc.stdin.flush()
             except OSError:
                 pass
             port = self._wait_ready(proc)
-            endpoint = EngineEndpoint(f"http://127.0.0.1:{port}", token, proc.pid)
+            endpoint = EngineEndpoint(
+                f"http://{_connect_host(self.options.host)}:{port}", token, proc.pid
+            )
             self._endpoint = endpoint
             self.last_failure = None
             threading.Thread(

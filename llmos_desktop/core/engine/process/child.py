@@ -1,9 +1,10 @@
 """Entry point of the engine process, and the foreground server behind ``llmos serve``.
 
-Child mode (started by the supervisor): the token arrives as the first line on stdin
-(never on the command line, where other users could read it), readiness is one JSON
-line on stdout, and the process exits as soon as stdin closes, i.e. when the parent
-dies for any reason, so no orphan keeps holding memory.
+Child mode (started by the supervisor): the control token arrives as the first line on
+stdin (never on the command line, where other users could read it), the server's
+options (``ChildOptions``, JSON) as the second; readiness is one JSON line on stdout,
+and the process exits as soon as stdin closes, i.e. when the parent dies for any
+reason, so no orphan keeps holding memory.
 """
 
 from __future__ import annotations
@@ -15,9 +16,31 @@ import os
 import socket
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 READY_PREFIX = "LLMOS-ENGINE-READY "
+
+
+class ChildOptions(BaseModel):
+    """How an engine child serves, sent by its supervisor (the app's: all defaults).
+
+    ``llmos serve`` runs its engine as such a child too, on the address and key the
+    user chose, so a model that makes llama.cpp abort costs a restart, not the server.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: a free port, reported in the ready line
+    api_key: str | None = None  # the key for /v1 (None: the control token opens everything)
+    any_host: bool = False
+    cors_origins: tuple[str, ...] = ()
+    stream_interval_s: float | None = None  # None: ServerConfig's default
+    load_roots: tuple[str, ...] | None = None  # None: /control/load takes any path
+    state_file: str | None = None  # where each loaded model is recorded, for restarts
 
 
 def _die_with_parent() -> None:
@@ -61,16 +84,25 @@ def serve(
     *,
     on_ready: Any = None,
 ) -> None:
-    """Run uvicorn on an already bound socket (no port race), calling on_ready once serving."""
+    """Run uvicorn on an already bound socket (no port race), calling on_ready once serving.
+
+    The connection limits (header timeout, header size, keep-alive) come from the app's
+    ServerConfig when ``app`` is the guarded app ``create_app`` returns, else from
+    ServerConfig's defaults.
+    """
     import uvicorn
 
+    from llmos_desktop.core.engine.process.server.config import ServerConfig
+    from llmos_desktop.core.engine.process.server.guard import GuardMiddleware, uvicorn_settings
+
+    limits = app.config if isinstance(app, GuardMiddleware) else ServerConfig(token=None)
     config = uvicorn.Config(
         app,
         log_level="warning",
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=2,
-        h11_max_incomplete_event_size=64 * 1024,
+        **uvicorn_settings(limits),
     )
     server = uvicorn.Server(config)
 
@@ -95,21 +127,31 @@ def child_main(argv: list[str]) -> int:
     if not token:
         print("engine: no token on stdin", file=sys.stderr)
         return 2
+    try:
+        options = ChildOptions.model_validate_json(sys.stdin.readline() or "{}")
+    except ValueError as exc:
+        print(f"engine: bad options on stdin: {exc}", file=sys.stderr)
+        return 2
     _watch_stdin()
     from llmos_desktop.core.engine.process.runtime import EngineRuntime
     from llmos_desktop.core.engine.process.server.app import create_app
-    from llmos_desktop.core.engine.process.server.config import ServerConfig
 
     runtime = (
         EngineRuntime(cache_bytes=int(argv[argv.index("--cache-bytes") + 1]))
         if "--cache-bytes" in argv
         else EngineRuntime()
     )
+    if options.state_file:
+        runtime.on_loaded = _recorder(Path(options.state_file))
 
     # Route llama.cpp's log into our stderr (the engine log file) from the start.
     runtime.executor.submit(runtime.log.install).result()
-    app = create_app(runtime, ServerConfig(token=token))
-    sock = bind_socket("127.0.0.1", 0)
+    app = create_app(runtime, _server_config(token, options))
+    try:
+        sock = bind_socket(options.host, options.port)
+    except OSError as exc:
+        print(f"engine: cannot listen on {options.host}:{options.port}: {exc}", file=sys.stderr)
+        return 3
     port = sock.getsockname()[1]
     real_stdout = sys.stdout
 
@@ -123,3 +165,32 @@ def child_main(argv: list[str]) -> int:
 
     serve(app, sock, on_ready=ready)
     return 0
+
+
+def _server_config(token: str, options: ChildOptions) -> Any:
+    from llmos_desktop.core.engine.process.server.config import ServerConfig
+
+    extra: dict[str, Any] = {}
+    if options.stream_interval_s is not None:
+        extra["stream_interval_s"] = options.stream_interval_s
+    if options.load_roots is not None:
+        extra["load_roots"] = tuple(Path(root) for root in options.load_roots)
+    return ServerConfig(
+        token=options.api_key or token,
+        control_token=token,
+        any_host=options.any_host,
+        cors_origins=options.cors_origins,
+        **extra,
+    )
+
+
+def _recorder(path: Path) -> Any:
+    """Writes each loaded model (a ModelLoad, JSON) to ``path``, atomically."""
+    from llmos_desktop.core.atomic import write_text_atomic
+    from llmos_desktop.core.engine.contract import ModelLoad
+
+    def record(spec: ModelLoad) -> None:
+        with contextlib.suppress(OSError):
+            write_text_atomic(path, spec.model_dump_json())
+
+    return record

@@ -1,17 +1,51 @@
-"""Request bodies of the engine API: the contract's options plus the HTTP wire's extras.
+"""Bodies of the engine API: the contract's options plus the HTTP wire's extras.
 
-The fields and bounds of loading and sampling come from core/engine/contract.py.
+The fields and bounds of loading and sampling come from core/engine/contract.py. The
+response models at the end describe what the server sends, for the OpenAPI document;
+the routes build the same shapes as plain dicts (tests/integration check the two agree).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from llmos_desktop.core.engine.contract import ErrorKind, ModelLoad, SamplingOptions
+from llmos_desktop.core.engine.contract import (
+    MAX_STOP_LENGTH,
+    MAX_STOP_STRINGS,
+    ErrorKind,
+    ModelLoad,
+    SamplingOptions,
+)
 
 MAX_MESSAGES = 10_000
+
+# What the validators below accept, for the OpenAPI document: the types alone say less
+# (a union of lists cannot carry "one string" or "not empty" in a way pydantic reports
+# well, so the validators check it and these schemas say it).
+_STOP_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "maxLength": MAX_STOP_LENGTH},
+        {
+            "type": "array",
+            "items": {"type": "string", "maxLength": MAX_STOP_LENGTH},
+            "maxItems": MAX_STOP_STRINGS,
+        },
+        {"type": "null"},
+    ],
+    "title": "Stop",
+    "description": "text that ends the reply when generated (not included in it)",
+}
+_PROMPT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 1},
+        {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+    ],
+    "title": "Prompt",
+    "description": "the prompt: text, a list of one text, or token ids",
+}
 
 
 class ContentPart(BaseModel):
@@ -48,6 +82,7 @@ class CompletionFields(SamplingOptions):
     model_config = ConfigDict(extra="ignore", frozen=False)
 
     model: str | None = None
+    stop: Annotated[str | list[str] | None, WithJsonSchema(_STOP_SCHEMA)] = None
     max_completion_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -68,7 +103,7 @@ class ChatCompletionRequest(CompletionFields):
 
 
 class CompletionRequest(CompletionFields):
-    prompt: str | list[str] | list[int]
+    prompt: Annotated[str | list[str] | list[int], WithJsonSchema(_PROMPT_SCHEMA)]
     echo: bool = False
 
     @model_validator(mode="after")
@@ -99,3 +134,97 @@ def error_body(
 ) -> dict[str, Any]:
     """An OpenAI-style error body."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+# --- what the server sends (for the OpenAPI document) ------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: ErrorKind | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error, whichever layer refused the request."""
+
+    error: ErrorDetail
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"]
+    data: list[ModelCard]
+
+
+class PromptTokensDetails(BaseModel):
+    cached_tokens: int
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
+
+
+class Timings(BaseModel):
+    """This server's extra: how fast the reply was made."""
+
+    ttft_s: float | None
+    prompt_tokens_per_s: float | None
+    tokens_per_s: float | None
+    cached_tokens: int
+
+
+FinishReason = Literal["stop", "length"]
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: AssistantMessage
+    finish_reason: FinishReason
+    logprobs: None
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+    timings: Timings
+
+
+class CompletionChoice(BaseModel):
+    index: int
+    text: str
+    finish_reason: FinishReason
+    logprobs: None
+
+
+class Completion(BaseModel):
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage
+    timings: Timings

@@ -142,6 +142,9 @@ class EngineRuntime:
         # Held while the loaded model is swapped or read by status(), which other threads
         # call: status never touches a model that the worker is closing.
         self._state_lock = threading.Lock()
+        # Called (on the worker) with each model that loaded: ``llmos serve`` records it,
+        # so a restarted engine comes back with the model it had.
+        self.on_loaded: Callable[[ModelLoad], None] | None = None
 
     # --- information (safe from any thread) ---------------------------------------
 
@@ -254,6 +257,8 @@ class EngineRuntime:
                 exc.message += " " + self._after_failed_load(previous, side_by_side)
             raise
         self._install(llm, spec, template, info, warnings)
+        if self.on_loaded is not None:
+            self.on_loaded(spec)
         report(1.0, "ready")
         return self.status()
 

@@ -1,23 +1,34 @@
 """The routes: OpenAI-compatible completions and models, and the control routes.
 
-Security defaults (a bearer token on every route but /health, a Host header that must
-name the loopback interface, no CORS unless origins are configured, a body limit) are
-applied around this app by ``guard``; request bounds come from the contract; every
-error is an OpenAI-style body (docs/architecture.md, "The engine process").
+Security defaults (a key on every route but /health and /openapi.json, a separate key
+for the control routes, a Host header that must name the loopback interface, no CORS
+unless origins are configured, body size and time limits) are applied around this app
+by ``guard``; request bounds come from the contract; every error is an OpenAI-style body
+(docs/architecture.md, "The engine process").
+
+The OpenAPI document (``/openapi.json``, served without a key) describes what programs
+may call: ``/health`` and ``/v1/*``, with the errors each answers, the streamed
+``text/event-stream`` replies and the key as an HTTP bearer scheme. The control routes
+are the app's and stay out of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,10 +36,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from llmos_desktop import __version__
 from llmos_desktop.core.engine.contract import ErrorKind, ModelLoad, SamplingOptions
 from llmos_desktop.core.engine.process.protocol import (
+    ChatCompletion,
     ChatCompletionRequest,
+    Completion,
     CompletionFields,
     CompletionRequest,
+    ErrorResponse,
+    HealthResponse,
     LoadRequest,
+    ModelList,
     error_body,
 )
 from llmos_desktop.core.engine.process.runtime import (
@@ -97,14 +113,154 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+LOAD_REFUSED = (
+    "this server loads models only from its models folder and the files it was started with"
+)
+
+
+def _allowed_path(path: str, roots: tuple[Path, ...]) -> str | None:
+    """The real path of ``path`` if it is one of ``roots`` or inside one, else None.
+
+    Only the path is looked at (symlinks resolved), never the file: a refusal must not
+    tell whether it exists or what it is.
+    """
+    try:
+        real = Path(os.path.realpath(path))
+    except (OSError, ValueError):
+        return None
+    for root in roots:
+        if real == root or real.is_relative_to(root):
+            return str(real)
+    return None
+
+
+@contextlib.asynccontextmanager
+async def _cancel_on_disconnect(request: Request, cancel: threading.Event) -> AsyncIterator[None]:
+    """While the block runs, a client that goes away sets ``cancel``.
+
+    For replies that are not streamed (sse-starlette watches the streamed ones): without
+    this, a client that left would hold the one worker until its generation ended. The
+    body has been read (the guard read it, FastAPI parsed it), so the next ASGI message
+    is ``http.disconnect``, which uvicorn sends when the connection closes.
+    """
+
+    async def watch() -> None:
+        with contextlib.suppress(Exception):
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            cancel.set()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+def _errors(**described: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        int(status[1:]): {"model": ErrorResponse, "description": text}
+        for status, text in described.items()
+    }
+
+
+# The errors of the HTTP layer (guard and validation), for the OpenAPI document.
+_HOST_ERROR = _errors(e403="The Host header does not name this machine (`host_not_allowed`).")
+_KEY_ERROR = _errors(e401="Missing or wrong key (`invalid_api_key`).")
+_BODY_ERRORS = _errors(
+    e400="A value the API does not accept (`invalid_value`, with `param` naming it), or a "
+    "body that is not JSON.",
+    e408="The body arrived too slowly (`timeout`).",
+    e413="The body is larger than the server's limit (`request_too_large`).",
+)
+# One server-sent event (OpenAPI before 3.2 describes a stream by its events).
+_SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "title": "ServerSentEvent",
+    "properties": {
+        "data": {
+            "type": "string",
+            "description": 'A chunk as JSON, an `{"error": …}` object, or `[DONE]`.',
+        },
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}
+_SSE_NOTE = (
+    " With `stream: true` the reply is `text/event-stream`: each `data:` line holds one "
+    "chunk (JSON), an error after the stream began comes as a `data:` line with an "
+    "`error` object, and the last line is `data: [DONE]`."
+)
+
+
+def _tidy_openapi(schema: dict[str, Any], keyed: bool) -> dict[str, Any]:
+    """FastAPI's document, made to match the server: validation errors are 400 (FastAPI
+    adds a 422 to every route with a body), and the key is an HTTP bearer scheme (the
+    guard checks it, so FastAPI does not know of it)."""
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            validation = responses.get("422", {})
+            if "HTTPValidationError" in json.dumps(validation):
+                del responses["422"]
+            operation["responses"] = dict(sorted(responses.items()))
+            if keyed and path != "/health":
+                operation["security"] = [{"bearer": []}, {"apiKey": []}]
+    schemas = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    if keyed:
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "The server's API key, as `Authorization: Bearer <key>`.",
+            },
+            "apiKey": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-API-Key",
+                "description": "The same key, for clients that cannot send a bearer token.",
+            },
+        }
+    return schema
+
+
 def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
+    # The document covers /health and /v1/*, which the API key opens (or, with none, anyone).
+    keyed = config.token is not None
+    description = "OpenAI-compatible API of the LLMOS Desktop engine."
+    if keyed:
+        description += (
+            " Every route but `/health` (and this document) needs the server's key, as "
+            "`Authorization: Bearer <key>` or `X-API-Key: <key>`."
+        )
     app = FastAPI(
         title="LLMOS engine",
         version=__version__,
-        description="OpenAI-compatible API of the LLMOS Desktop engine, plus control routes.",
+        description=description,
         docs_url=None,
         redoc_url=None,
     )
+    guarded_errors = {**_HOST_ERROR, **(_KEY_ERROR if keyed else {})}
+    body_errors = {**guarded_errors, **_BODY_ERRORS}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = _tidy_openapi(schema, keyed)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -112,7 +268,10 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
             exc.status_code, ErrorKind.HTTP_ERROR
         )
         message = "Unknown route." if exc.status_code == 404 else str(exc.detail)
-        return _error_response(exc.status_code, message, "invalid_request_error", code)
+        response = _error_response(exc.status_code, message, "invalid_request_error", code)
+        if exc.headers:
+            response.headers.update(exc.headers)  # 405's Allow
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -121,6 +280,7 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
         location = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
         if first.get("type") == "json_invalid":
             message = "The request body is not valid JSON."
+            location = ""  # FastAPI's location is the offset of the error in the body
         else:
             message = f"{location or 'body'}: {first.get('msg', 'invalid value')}"
         return JSONResponse(
@@ -155,11 +315,21 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
             )
         return model_id
 
-    @app.get("/health")
+    @app.get(
+        "/health",
+        response_model=None,
+        responses={200: {"model": HealthResponse}, **_HOST_ERROR},
+        summary="Is the server up (no key needed)",
+    )
     async def health() -> dict[str, Any]:
         return {"status": "ok"}
 
-    @app.get("/v1/models")
+    @app.get(
+        "/v1/models",
+        response_model=None,
+        responses={200: {"model": ModelList}, **guarded_errors},
+        summary="The loaded model, if any",
+    )
     async def list_models() -> dict[str, Any]:
         model_id = runtime.model_id
         data = []
@@ -167,16 +337,50 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
             data.append({"id": model_id, "object": "model", "created": 0, "owned_by": "local"})
         return {"object": "list", "data": data}
 
-    @app.post("/v1/chat/completions", response_model=None)
-    async def chat_completions(body: ChatCompletionRequest) -> Any:
+    def completion_responses(model: type[Any], more: dict[int | str, Any]) -> dict[int | str, Any]:
+        return {
+            200: {
+                "model": model,
+                "description": "The reply." + _SSE_NOTE,
+                "content": {"text/event-stream": {"schema": _SSE_EVENT}},
+            },
+            **body_errors,
+            400: {
+                "model": ErrorResponse,
+                "description": _BODY_ERRORS[400]["description"]
+                + " Also a prompt the context cannot hold (`context_length_exceeded`) and "
+                "token ids outside the vocabulary (`invalid_prompt`).",
+            },
+            409: {
+                "model": ErrorResponse,
+                "description": "No model is loaded (`model_not_loaded`).",
+            },
+            500: {
+                "model": ErrorResponse,
+                "description": "llama.cpp failed (`generation_failed`).",
+            },
+            **more,
+        }
+
+    @app.post(
+        "/v1/chat/completions",
+        response_model=None,
+        responses=completion_responses(
+            ChatCompletion,
+            _errors(e422="The model's chat template refused the messages (`chat_template_error`)."),
+        ),
+        summary="A chat reply",
+    )
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         model_id = check_model_name(body.model)
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
-        tokens, template_stops = await on_worker(runtime.chat_prompt, messages)
-        sampling = _sampling(body, template_stops)
         envelope = _Envelope(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), model_id)
         job = Job(runtime, asyncio.get_running_loop(), config.stream_interval_s)
         if not body.stream:
-            result: GenerationResult = await on_worker(job.run, tokens, sampling, False)
+            async with _cancel_on_disconnect(request, job.cancel):
+                tokens, template_stops = await on_worker(runtime.chat_prompt, messages)
+                sampling = _sampling(body, template_stops)
+                result: GenerationResult = await on_worker(job.run, tokens, sampling, False)
             message = {"role": "assistant", "content": result.text}
             return envelope(
                 "chat.completion",
@@ -184,6 +388,9 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
                 usage=_usage(result),
                 timings=_timings(result),
             )
+
+        tokens, template_stops = await on_worker(runtime.chat_prompt, messages)
+        sampling = _sampling(body, template_stops)
 
         def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
             choice = _choice(delta=delta, finish_reason=finish)
@@ -207,27 +414,35 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
 
         return EventSourceResponse(events(), ping=15, send_timeout=30)
 
-    @app.post("/v1/completions", response_model=None)
-    async def completions(body: CompletionRequest) -> Any:
+    @app.post(
+        "/v1/completions",
+        response_model=None,
+        responses=completion_responses(Completion, {}),
+        summary="A text completion",
+    )
+    async def completions(body: CompletionRequest, request: Request) -> Any:
         model_id = check_model_name(body.model)
         prompt = body.prompt_value()
 
         def prepare() -> list[int]:
             return runtime.text_prompt(prompt)
 
-        tokens = await on_worker(prepare)
         sampling = _sampling(body)
         envelope = _Envelope(f"cmpl-{uuid.uuid4().hex}", int(time.time()), model_id)
         job = Job(runtime, asyncio.get_running_loop(), config.stream_interval_s)
         prefix = prompt if (body.echo and isinstance(prompt, str)) else ""
         if not body.stream:
-            result: GenerationResult = await on_worker(job.run, tokens, sampling, False)
+            async with _cancel_on_disconnect(request, job.cancel):
+                tokens = await on_worker(prepare)
+                result: GenerationResult = await on_worker(job.run, tokens, sampling, False)
             return envelope(
                 "text_completion",
                 [_choice(text=prefix + result.text, finish_reason=_finish(result.finish_reason))],
                 usage=_usage(result),
                 timings=_timings(result),
             )
+
+        tokens = await on_worker(prepare)
 
         def chunk(text: str, finish: str | None = None, **extra: Any) -> str:
             choice = _choice(text=text, finish_reason=finish)
@@ -253,9 +468,46 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
 
         return EventSourceResponse(events(), ping=15, send_timeout=30)
 
-    @app.post("/control/load", response_model=None)
+    if config.control_token is not None:
+        _add_control_routes(app, runtime, config, on_worker)
+
+    return GuardMiddleware(app, config)
+
+
+def _add_control_routes(
+    app: FastAPI,
+    runtime: EngineRuntime,
+    config: ServerConfig,
+    on_worker: Callable[..., Any],
+) -> None:
+    """``/control/*``: for the app that runs the engine, behind the control key; not in
+    the OpenAPI document."""
+    roots = (
+        None
+        if config.load_roots is None
+        else tuple(Path(os.path.realpath(root)) for root in config.load_roots)
+    )
+
+    @app.post("/control/load", response_model=None, include_in_schema=False)
     async def load(body: LoadRequest) -> Any:
         spec = ModelLoad(**body.model_dump(exclude={"stream"}))
+        if roots is not None:
+            real = _allowed_path(spec.path, roots)
+            if real is None:
+                return JSONResponse(
+                    error_body(
+                        LOAD_REFUSED,
+                        type_="permission_error",
+                        code=ErrorKind.INVALID_VALUE,
+                        param="path",
+                    ),
+                    status_code=403,
+                )
+            # The checked path is the one opened, so a symlink swapped in after the check is
+            # not followed; the model keeps the id its own name gives it.
+            spec = spec.model_copy(
+                update={"path": real, "alias": spec.alias or Path(spec.path).stem}
+            )
         if not body.stream:
             return await on_worker(runtime.load, spec, None)
         loop = asyncio.get_running_loop()
@@ -301,25 +553,13 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
 
         return EventSourceResponse(events(), ping=5)
 
-    @app.post("/control/unload")
+    @app.post("/control/unload", include_in_schema=False)
     async def unload() -> dict[str, Any]:
         await on_worker(runtime.unload)
         return {"unloaded": True}
 
-    @app.get("/control/status")
+    @app.get("/control/status", include_in_schema=False)
     async def status() -> dict[str, Any]:
         data = runtime.status()
         data["version"] = __version__
         return data
-
-    guarded: ASGIApp = app
-    if config.cors_origins:
-        from starlette.middleware.cors import CORSMiddleware
-
-        guarded = CORSMiddleware(
-            app,
-            allow_origins=list(config.cors_origins),
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["authorization", "content-type", "x-api-key"],
-        )
-    return GuardMiddleware(guarded, config)

@@ -47,7 +47,7 @@ class Server:
 def server() -> Iterator[Server]:
     """The engine's app, served by uvicorn on 127.0.0.1 in a thread with its own loop."""
     runtime = EngineRuntime(cache_bytes=0)
-    app = create_app(runtime, ServerConfig(token=TOKEN))
+    app = create_app(runtime, ServerConfig(token=TOKEN, control_token=TOKEN))
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))

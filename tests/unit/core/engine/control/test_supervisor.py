@@ -29,17 +29,19 @@ import pytest
 from llmos_desktop.core.engine.control.service import Engine, EngineUnavailable
 from llmos_desktop.core.engine.control.supervisor import EngineStartError, EngineSupervisor
 from llmos_desktop.core.engine.errors import EngineFailure
+from llmos_desktop.core.engine.process.child import ChildOptions
 
 PORT = 45678
 LOG_ROTATE_BYTES = 5 * 1024 * 1024
 
-# Reads the token like the engine does, records what it got, and defines ready().
+# Reads the token and the options like the engine does, records them, defines ready().
 PRELUDE = textwrap.dedent(
     """
     import json, os, signal, sys, time
     from pathlib import Path
     token = sys.stdin.readline().strip()
-    record = {"token": token, "argv": sys.argv[2:]}
+    options = json.loads(sys.stdin.readline())
+    record = {"token": token, "argv": sys.argv[2:], "options": options}
     Path(sys.argv[1], f"child-{os.getpid()}.json").write_text(json.dumps(record))
     def ready(port=PORT):
         print("LLMOS-ENGINE-READY " + json.dumps({"port": port, "pid": os.getpid()}), flush=True)
@@ -164,6 +166,18 @@ def test_each_start_has_a_new_token_and_replaces_the_running_engine(
     supervisor.stop()
     stand_ins.join_watchers()
     assert not exits.called.is_set(), "a replaced engine is not an unexpected exit"
+
+
+def test_the_server_options_reach_the_engine_and_its_address_is_used(
+    stand_ins: StandIns,
+) -> None:
+    options = ChildOptions(host="0.0.0.0", port=PORT, api_key="for-programs", state_file="x")
+    supervisor = stand_ins.supervisor(SERVES, options=options)
+    endpoint = supervisor.start()
+    received = stand_ins.children()[endpoint.pid]["options"]
+    assert ChildOptions.model_validate(received) == options
+    assert endpoint.token != "for-programs", "the control token is the supervisor's own"
+    assert endpoint.base_url == f"http://127.0.0.1:{PORT}"  # a wildcard is reached on loopback
 
 
 def test_cache_bytes_are_passed_to_the_engine(stand_ins: StandIns) -> None:
