@@ -10,7 +10,9 @@ the same way wherever the code runs:
 
 Code names a file with ``resource_path("icons", "x.png")`` and literal parts, so
 tests/packaging can check statically that each named file exists in resources/ and in
-a built bundle. No Qt at import time: the engine process may import this module.
+a built bundle. Files that only an installer build adds (the starter model, which is not
+in the repository) are found under ``bundle_root()``. No Qt at import time: the engine
+process and core/ may import this module.
 """
 
 from __future__ import annotations
@@ -30,12 +32,24 @@ BUNDLE_FOLDER = "resources"
 """The folder under ``sys._MEIPASS`` that build.spec fills."""
 
 
+def bundle_root() -> Path | None:
+    """The frozen bundle's data folder (``sys._MEIPASS``, ``<bundle>/_internal``); None from source.
+
+    build.spec puts data files there by relative path: ``resources/``, and with an
+    installer build's starter model ``starter/`` (core/models/starter.py).
+    """
+    meipass = getattr(sys, "_MEIPASS", None)
+    if getattr(sys, "frozen", False) and meipass:
+        return Path(meipass)
+    return None
+
+
 def _candidates() -> list[Path]:
     package = Path(__file__).resolve().parent
     found: list[Path] = []
-    meipass = getattr(sys, "_MEIPASS", None)
-    if getattr(sys, "frozen", False) and meipass:
-        found.append(Path(meipass) / BUNDLE_FOLDER)
+    bundle = bundle_root()
+    if bundle is not None:
+        found.append(bundle / BUNDLE_FOLDER)
     found.append(package / "_resources")  # a wheel install
     found.append(package.parent / "resources")  # a source checkout or editable install
     return found

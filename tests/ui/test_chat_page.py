@@ -20,8 +20,10 @@ from pytestqt.qtbot import QtBot
 
 from llmos_desktop.app import build_window, close_window
 from llmos_desktop.core.engine.contract import SamplingOptions
+from llmos_desktop.core.models.starter import STARTER_LABEL
 from llmos_desktop.core.paths import app_paths
 from llmos_desktop.core.settings import Settings, load_settings, save_settings
+from llmos_desktop.ui.chat_page import STARTER_CHOICE
 from llmos_desktop.ui.main_window import MainWindow
 from tests.ui.conftest import StallWatch, run_on_loop
 
@@ -109,6 +111,85 @@ def test_damaged_settings_entries_do_not_stop_the_window(
 
 
 @pytest.mark.model
+def test_a_fresh_install_chats_with_the_starter(
+    fresh_window: MainWindow, qtbot: QtBot, chat_model_path: Path, llmos_home: Path
+) -> None:
+    """No settings file: the starter is offered first, loads in place and answers."""
+    page = fresh_window.chat_page
+    assert not fresh_window.paths.settings_file.exists()
+    assert page.model_picker.currentData() == STARTER_CHOICE
+    assert page.model_picker.currentText() == STARTER_LABEL
+    assert "Models page" in page.model_picker.itemData(0, Qt.ItemDataRole.ToolTipRole)
+    assert not page.starter_note.isVisible()
+
+    qtbot.mouseClick(page.load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.busy, timeout=120_000)
+    assert page.model_ready, page.banner.text()
+    assert fresh_window.engine.loaded is not None
+    assert Path(fresh_window.engine.loaded.path).resolve() == chat_model_path.resolve()
+    # Honest about what it is, and where a better model comes from.
+    assert page.starter_note.isVisible()
+    assert "very small model" in page.starter_note.text()
+    assert "Models page" in page.starter_note.text()
+    assert page.starter_note.textFormat() == Qt.TextFormat.PlainText
+
+    page.session.sampling = SamplingOptions(max_tokens=32, temperature=0.0, seed=1)
+    task = page.send_message("Which city is the capital of France?")
+    assert task is not None
+    qtbot.waitUntil(task.done, timeout=60_000)
+    assert task.exception() is None
+    assert "Paris" in _reply_text(fresh_window), page.banner.text()
+    # Used in place: nothing copied into the user's folders.
+    assert sorted(llmos_home.rglob("*.gguf")) == []
+    # The next start offers the starter again, as the starter entry.
+    assert load_settings(fresh_window.paths.settings_file).last_model == str(chat_model_path)
+    again = build_window()
+    qtbot.addWidget(again)
+    try:
+        picker = again.chat_page.model_picker
+        assert picker.currentData() == STARTER_CHOICE
+        assert [picker.itemData(i) for i in range(picker.count())] == [STARTER_CHOICE]
+    finally:
+        run_on_loop(close_window(again), 30)
+
+
+def test_a_damaged_starter_is_refused_with_a_message(
+    qtbot: QtBot,
+    qasync_loop: asyncio.AbstractEventLoop,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page says what is wrong with a damaged starter file, and loads nothing.
+
+    The installed file must stay intact, so the installation's starter is pointed at a
+    damaged file in tmp_path (the one place this test stands in for the real part).
+    """
+    from llmos_desktop.core.models import starter
+    from llmos_desktop.ui import chat_page
+
+    damaged = tmp_path / "install" / starter.STARTER_FILE_NAME
+    damaged.parent.mkdir()
+    damaged.write_bytes(b"GGUF" + b"\0" * 1000)
+    monkeypatch.setattr(starter, "starter_location", lambda: damaged)
+    monkeypatch.setattr(chat_page, "starter_location", lambda: damaged)
+    window = build_window()
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        page = window.chat_page
+        assert page.model_picker.currentData() == STARTER_CHOICE
+        qtbot.mouseClick(page.load_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not page.busy, timeout=30_000)
+        assert "The starter model was not loaded" in page.banner.text()
+        assert str(damaged) in page.banner.text()
+        assert not page.model_ready
+        assert not page.starter_note.isVisible()
+        assert window.engine.pid is None  # refused before any engine started
+    finally:
+        run_on_loop(close_window(window), 30)
+
+
+@pytest.mark.model
 def test_load_then_streamed_reply(chat: MainWindow, qtbot: QtBot, model_path: Path) -> None:
     page = chat.chat_page
     assert page.progress_bar.value() == 100
@@ -116,6 +197,7 @@ def test_load_then_streamed_reply(chat: MainWindow, qtbot: QtBot, model_path: Pa
     assert chat.engine.pid is not None
     assert str(model_path) in load_settings(chat.paths.settings_file).recent_models
     assert chat.focusWidget() is page.input, "after New chat, typing goes to the input"
+    assert not page.starter_note.isVisible()  # the note is about the starter only
 
     page.session.sampling = SamplingOptions(max_tokens=24)
     task = page.send_message("Hello")
