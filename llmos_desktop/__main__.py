@@ -1,5 +1,8 @@
 """``python -m llmos_desktop`` opens the window; ``--engine-child`` runs the engine process.
 
+``--engine-probe PATH`` is the engine's throwaway test of a model file that llama.cpp
+might abort or hang on (see llama_api.probe_main); the engine starts it so.
+
 The engine flag is checked before anything heavy is imported, so the engine process
 never loads Qt and the frozen app can use one executable for both. ``--self-test MODEL``
 is the installer smoke test (llmos_desktop/selftest.py).
@@ -16,8 +19,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from llmos_desktop import __version__
-
 PROG = "llmos-desktop"
 
 
@@ -28,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     ``--self-test`` is listed for the help only: it is routed before parsing, so that
     ``--self-test MODEL --help`` shows the self-test's own options.
     """
+    from llmos_desktop import __version__  # importlib.metadata: not for the engine's start
+
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=(
@@ -66,6 +69,12 @@ def parse_command_line(args: Sequence[str]) -> tuple[argparse.Namespace, list[st
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["--engine-probe"]:
+        # The engine's throwaway test of a model file (llama_api.probe_main); first, and
+        # by position, so that no model path is ever taken for one of the flags below.
+        from llmos_desktop.core.engine.process.llama_api import probe_main
+
+        return probe_main(args[1:])
     if "--engine-child" in args:
         from llmos_desktop.core.engine.process.child import child_main
 

@@ -299,15 +299,17 @@ class HostileCase:
     """A named hostile file and what the pre-flight check says about it.
 
     ``kinds``: the ModelFileError kinds the check may give, and ``text`` a part of its
-    message. An empty ``kinds`` marks a file the check lets through and llama.cpp
-    refuses by itself, cleanly (a wrong tensor shape, a missing tensor): the engine
-    must still answer with one line and live on.
+    message. An empty ``kinds`` marks a file the check lets through: llama.cpp refuses
+    it by itself, cleanly (a wrong tensor shape, a missing tensor), or it would abort or
+    hang llama.cpp and the engine's probe catches it first. Either way the engine must
+    answer with one line and live on; ``engine`` is a part of that line.
     """
 
     name: str
     build: Builder
     kinds: tuple[str, ...]
     text: str = ""
+    engine: str = ""
 
     def __str__(self) -> str:
         return self.name
@@ -366,6 +368,34 @@ def _meta(suffix: str, value_type: int, value: object) -> Builder:
 def _vocabulary(count: int) -> Builder:
     def build(src: Path, dst: Path) -> None:
         with_vocabulary(src, dst, count)
+
+    return build
+
+
+def _token_count(lay: Layout) -> int:
+    count: int = struct.unpack_from("<Q", lay.head, lay.kv("tokenizer.ggml.tokens").value_at + 4)[0]
+    return count
+
+
+def _tokenizer(model: str, *, every_type: int | None = None) -> Builder:
+    """Set tokenizer.ggml.model; with ``every_type``, give every token that type."""
+
+    def build(src: Path, dst: Path) -> None:
+        changes: dict[str, tuple[int, object] | None] = {"tokenizer.ggml.model": (STRING, model)}
+        if every_type is not None:
+            types = [every_type] * _token_count(layout(src))
+            changes["tokenizer.ggml.token_type"] = (ARRAY, (INT32, types))
+        with_metadata(src, dst, changes)
+
+    return build
+
+
+def _token_texts(first: Sequence[str]) -> Builder:
+    """The vocabulary's texts replaced: ``first``, then empty tokens (as many as before)."""
+
+    def build(src: Path, dst: Path) -> None:
+        texts = [*first] + [""] * (_token_count(layout(src)) - len(first))
+        with_metadata(src, dst, {"tokenizer.ggml.tokens": (ARRAY, (STRING, texts))})
 
     return build
 
@@ -600,8 +630,48 @@ CASES: tuple[HostileCase, ...] = (
         ("corrupt",),
         "uses 2 experts per token but has none",
     ),
+    # Vocabularies llama.cpp's tokenizers cannot take: abort while loading (bert), hang
+    # at the first tokenize (rwkv), abort at the first tokenize (no text, no vocabulary).
+    HostileCase(
+        "tokenizer_bert_with_byte_tokens",
+        _tokenizer("bert"),
+        ("corrupt",),
+        "its tokenizer is 'bert', but its vocabulary has byte tokens",
+    ),
+    HostileCase(
+        "tokenizer_rwkv_with_byte_tokens",
+        _tokenizer("rwkv"),
+        ("corrupt",),
+        "its tokenizer is 'rwkv', but its vocabulary has byte tokens",
+    ),
+    HostileCase(
+        "vocabulary_all_empty",
+        _token_texts([]),
+        ("corrupt",),
+        "all 262,144 tokens of its vocabulary are empty",
+    ),
+    HostileCase(
+        "tokenizer_no_vocab",
+        _tokenizer("no_vocab"),
+        ("unsupported_architecture",),
+        "has no vocabulary (its tokenizer is 'no_vocab')",
+    ),
     # llama.cpp refuses these by itself, cleanly; the check need not.
     HostileCase("embedding_length_641", _meta("embedding_length", UINT32, 641), ()),
     HostileCase("block_count_19", _meta("block_count", UINT32, 19), ()),
     HostileCase("vocabulary_1000", _vocabulary(1000), ()),
+    # The check lets these through, and llama.cpp aborts or hangs on them: the engine's
+    # probe (a throwaway process that loads the vocabulary and tokenizes) catches them.
+    HostileCase(
+        "vocabulary_empty_but_one",
+        _token_texts(["<pad>"]),
+        (),
+        engine="llama.cpp crashed (",
+    ),
+    HostileCase(
+        "tokenizer_rwkv_without_byte_tokens",
+        _tokenizer("rwkv", every_type=1),  # every token NORMAL
+        (),
+        engine="llama.cpp hung while tokenizing text with it",
+    ),
 )

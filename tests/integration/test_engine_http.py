@@ -174,6 +174,12 @@ def test_openapi_document_is_open_and_describes_the_v1_api(
     assert "text/event-stream" in chat["responses"]["200"]["content"]
     assert chat["security"] == [{"bearer": []}, {"apiKey": []}]
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    # Our extensions are documented: what a request may ask, what every reply says.
+    schemas = document["components"]["schemas"]
+    assert {"truncate", "continue_final_message"} <= set(
+        schemas["ChatCompletionRequest"]["properties"]
+    )
+    assert "llmos" in schemas["ChatCompletion"]["required"]
 
 
 def test_the_apps_engine_opens_the_control_routes_with_its_key(http: httpx.Client) -> None:

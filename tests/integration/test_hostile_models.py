@@ -1,8 +1,9 @@
 """Bad model files and hostile chat templates, sent to the real engine.
 
 The hostile-model corpus (tests/helpers/hostile_models.py: cut-off downloads, bit
-flips, lying counts, hyperparameters that made llama.cpp abort or hang) goes through
-the pre-flight check, a live engine's /control/load, and ``llmos serve --model``.
+flips, lying counts, hyperparameters and vocabularies that made llama.cpp abort or
+hang) goes through the pre-flight check, a live engine's /control/load (serving the
+real model, which it keeps), and ``llmos serve --model``.
 Each case is written from the real model, used and deleted before the next one.
 """
 
@@ -224,6 +225,8 @@ def _engine_load(case: HostileCase, client: httpx.Client, path: Path) -> list[st
     message = str(error["message"])
     if "\n" in message or path.name not in message:
         problems.append("message is not one line naming the file")
+    if case.engine not in message:
+        problems.append(f"message lacks {case.engine!r}")
     return [f"{case}: {p}: {message!r}" for p in problems]
 
 
@@ -231,22 +234,26 @@ def test_hostile_models_get_one_line_and_the_engine_lives_on(
     engine: tuple[EngineSupervisor, httpx.Client], model_path: Path, tmp_path: Path
 ) -> None:
     """Every case: a one-line ModelFileError from the check (or, for the few llama.cpp
-    refuses cleanly by itself, no error), and a one-line error from /control/load; the
-    engine process is the same one at the end and still answers a chat."""
+    refuses cleanly by itself or the engine's probe catches, no error), and a one-line
+    error from /control/load on an engine serving the real model, which it still serves
+    after each; the engine process is the same one at the end and still answers a chat."""
     supervisor, client = engine
     pid = supervisor.pid
+    assert _load(client, model_path).status_code == 200
     problems: list[str] = []
     for case in CASES:
         with written(case, model_path, tmp_path) as path:
             problems += _preflight(case, path)
             try:
                 problems += _engine_load(case, client, path)
+                serving = _status(client)["model_path"]
             except httpx.HTTPError as exc:  # the engine died under the load
                 problems.append(f"{case}: no answer ({type(exc).__name__}); the engine died")
                 break
+            if serving != str(model_path):
+                problems.append(f"{case}: the engine serves {serving!r} afterwards")
     assert not problems, "\n".join(problems)
     assert supervisor.pid == pid and supervisor.last_failure is None
-    assert _load(client, model_path).status_code == 200
     assert _chat(client).status_code == 200
 
 
@@ -266,7 +273,7 @@ def test_llmos_serve_refuses_hostile_models_in_one_line(model_path: Path, tmp_pa
         errors = [line for line in result.stderr.splitlines() if line.startswith("llmos: error:")]
         if result.returncode not in (1, 2):
             problems.append(f"{case}: exit status {result.returncode}")
-        if len(errors) != 1 or path.name not in errors[0]:
+        if len(errors) != 1 or path.name not in errors[0] or case.engine not in errors[0]:
             problems.append(f"{case}: error lines {errors!r}")
         if CRASH_TEXT.search(result.stderr + result.stdout):
             problems.append(f"{case}: crash text on the terminal: {result.stderr[-500:]!r}")

@@ -68,3 +68,55 @@ def test_frozen_self_test_with_the_real_model(bundle_dir: Path, model_path: Path
     """Window offscreen, engine from the bundle, a chat reply, no engine left."""
     smoke_test = load_script("smoke_test.py", "llmos_packaging_smoke_test")
     assert smoke_test.main([str(bundle_dir), str(model_path), "--timeout", "300"]) == 0
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_frozen_llmos_serve_answers_with_its_engine_child(
+    bundle_dir: Path, model_path: Path, tmp_path: Path
+) -> None:
+    """The frozen ``llmos`` starts its engine as itself with --engine-child (and probes the
+    model with --engine-probe): its launcher must route both to the engine's entry point."""
+    import os
+    import signal
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, LLMOS_HOME=str(tmp_path / "home"))
+    proc = subprocess.Popen(
+        [
+            str(executable(bundle_dir, "llmos")),
+            *("serve", "--model", str(model_path), "--port", str(port)),
+            *("--api-key", "frozen-key"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Serving "):
+                break
+        else:
+            pytest.fail("llmos serve ended without serving:\n" + "".join(lines))
+        reply = httpx.post(
+            f"http://127.0.0.1:{port}/v1/completions",
+            headers={"Authorization": "Bearer frozen-key"},
+            json={"prompt": "The sky is", "max_tokens": 4, "temperature": 0},
+            timeout=120,
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["usage"]["completion_tokens"] >= 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

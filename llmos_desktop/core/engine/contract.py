@@ -14,9 +14,18 @@ in docs/architecture.md.
 from __future__ import annotations
 
 import enum
+import typing
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
 
 MAX_STOP_STRINGS = 8
 MAX_STOP_LENGTH = 256
@@ -27,7 +36,16 @@ MAX_PATH_CHARS = 4096
 # RAM the engine keeps for saved conversation prefixes (the prompt cache), by default.
 DEFAULT_PROMPT_CACHE_MB = 1024
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+# Numbers as JSON writes them, nothing looser: pydantic's default (lax) mode would also
+# take "5" and true for an integer, and "0.5" or true for a float. Strict floats still
+# take integers (temperature: 1). An integer may be written 5.0, never 5.5: JSON Schema
+# counts 5.0 as an integer, and so do clients (and schemathesis); see JsonNumbers.
+# (Strict() rather than Field(strict=True), and no validator inside the alias: with
+# either, the bounds added where the alias is used leave the JSON schema as "ge"/"le"
+# instead of "minimum"/"maximum".)
+Int = Annotated[int, Strict()]
+Finite = Annotated[float, Strict(), AllowInfNan(False)]
 
 
 class ErrorKind(enum.StrEnum):
@@ -76,7 +94,37 @@ class ErrorKind(enum.StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
-class LoadOptions(BaseModel):
+def _int_only(annotation: Any) -> bool:
+    """Whether a field's type is int (or int | None), with no float beside it."""
+    args = typing.get_args(annotation)
+    if annotation is int:
+        return True
+    if not args or float in args:
+        return False
+    return any(_int_only(arg) for arg in args if arg is not type(None))
+
+
+class JsonNumbers(BaseModel):
+    """A model whose integer fields take 5.0 as 5 (before their strict check)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_floats(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {
+            key: int(value)
+            if type(value) is float
+            and value.is_integer()
+            and key in fields
+            and _int_only(fields[key].annotation)
+            else value
+            for key, value in data.items()
+        }
+
+
+class LoadOptions(JsonNumbers):
     """How a model is loaded; Settings keeps the user's defaults in this shape.
 
     ``json_schema_extra["cli"]`` names the ``llmos serve`` option of each field.
@@ -84,15 +132,15 @@ class LoadOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    n_ctx: Annotated[int, Field(ge=128, le=1_048_576)] = Field(
+    n_ctx: Annotated[Int, Field(ge=128, le=1_048_576)] = Field(
         4096, description="context size in tokens", json_schema_extra={"cli": "--ctx"}
     )
-    n_gpu_layers: Annotated[int, Field(ge=-1, le=10_000)] = Field(
+    n_gpu_layers: Annotated[Int, Field(ge=-1, le=10_000)] = Field(
         0,
         description="layers to offload to the GPU (-1: all)",
         json_schema_extra={"cli": "--gpu-layers"},
     )
-    n_threads: Annotated[int, Field(ge=1, le=1024)] | None = Field(
+    n_threads: Annotated[Int, Field(ge=1, le=1024)] | None = Field(
         None,
         description="CPU threads (default: physical cores)",
         json_schema_extra={"cli": "--threads"},
@@ -119,7 +167,7 @@ class ModelLoad(LoadOptions):
         return LoadOptions(**{name: getattr(self, name) for name in LoadOptions.model_fields})
 
 
-class SamplingOptions(BaseModel):
+class SamplingOptions(JsonNumbers):
     """How tokens are chosen, with the defaults llama.cpp users expect.
 
     The API's request bodies extend this class (OpenAI's names), the runtime receives
@@ -130,15 +178,15 @@ class SamplingOptions(BaseModel):
 
     temperature: Annotated[Finite, Field(ge=0.0, le=5.0)] = 0.8
     top_p: Annotated[Finite, Field(ge=0.0, le=1.0)] = 0.95
-    top_k: Annotated[int, Field(ge=0, le=100_000)] = 40
+    top_k: Annotated[Int, Field(ge=0, le=100_000)] = 40
     min_p: Annotated[Finite, Field(ge=0.0, le=1.0)] = 0.05
     repeat_penalty: Annotated[Finite, Field(gt=0.0, le=10.0)] = 1.0
     presence_penalty: Annotated[Finite, Field(ge=-2.0, le=2.0)] = 0.0
     frequency_penalty: Annotated[Finite, Field(ge=-2.0, le=2.0)] = 0.0
     # None: until the context is full.
-    max_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    max_tokens: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None
     stop: str | list[str] | None = None
-    seed: Annotated[int, Field(ge=-1, le=2**32 - 1)] | None = None
+    seed: Annotated[Int, Field(ge=-1, le=2**32 - 1)] | None = None
 
     @field_validator("stop")
     @classmethod

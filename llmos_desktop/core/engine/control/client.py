@@ -40,6 +40,10 @@ class ChatResult:
     finish_reason: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
+    # From our engine's "llmos" extension (None/0 from other OpenAI-compatible servers).
+    n_ctx: int | None = None
+    dropped_messages: int = 0  # left out of the prompt so that it fits (truncate)
+    stopped_by: str | None = None  # "stop", "max_tokens" or "context"
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,19 @@ def _error_from(response: httpx.Response, body: bytes) -> EngineAPIError:
         if body:
             message = body[:300].decode("utf-8", "replace")
     return EngineAPIError(message, status=response.status_code, code=code)
+
+
+def _read_llmos(info: Mapping[str, Any], out: ChatResult) -> None:
+    """Fill ``out`` from the engine's "llmos" object (values of the wrong type are skipped)."""
+    n_ctx = info.get("n_ctx")
+    if isinstance(n_ctx, int) and not isinstance(n_ctx, bool):
+        out.n_ctx = n_ctx
+    dropped = info.get("dropped_messages")
+    if isinstance(dropped, int) and not isinstance(dropped, bool):
+        out.dropped_messages = dropped
+    stopped_by = info.get("stopped_by")
+    if isinstance(stopped_by, str):
+        out.stopped_by = stopped_by
 
 
 class EngineClient:
@@ -135,8 +152,18 @@ class EngineClient:
         messages: Sequence[Mapping[str, Any]],
         result: ChatResult | None = None,
         sampling: SamplingOptions | None = None,
+        *,
+        truncate: bool = False,
+        continue_final: bool = False,
     ) -> AsyncIterator[TextDelta]:
-        """Yields text pieces; fills ``result`` (finish reason, usage, timings) at the end."""
+        """Yields text pieces; fills ``result`` (finish reason, usage, timings) at the end.
+
+        ``truncate``: the engine drops the oldest turns when the conversation outgrows
+        the context (``result.dropped_messages`` says how many) instead of refusing it.
+        ``continue_final``: the last message is the assistant's unfinished reply, which
+        the model continues; the pieces are only the continuation. Both are LLMOS
+        extensions, sent only when set.
+        """
         out = result if result is not None else ChatResult()
         body: dict[str, Any] = {
             "messages": [dict(m) for m in messages],
@@ -145,11 +172,18 @@ class EngineClient:
         }
         if sampling is not None:
             body.update(sampling.request_fields())
+        if truncate:
+            body["truncate"] = "oldest"
+        if continue_final:
+            body["continue_final_message"] = True
         async for chunk in self._events("/v1/chat/completions", body):
             if chunk.get("usage"):
                 out.usage = chunk["usage"]
             if chunk.get("timings"):
                 out.timings = chunk["timings"]
+            info = chunk.get("llmos")
+            if isinstance(info, dict):
+                _read_llmos(info, out)
             for choice in chunk.get("choices", []):
                 text = (choice.get("delta") or {}).get("content")
                 if text:

@@ -196,10 +196,16 @@ class Engine:
         *,
         sampling: SamplingOptions | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        truncate: bool = False,
+        continue_final: bool = False,
     ) -> AsyncIterator[TextDelta]:
+        """The reply's text pieces; ``result`` is filled at the end (EngineClient.stream_chat
+        says what ``truncate`` and ``continue_final`` do)."""
         client = await self.ensure_ready(on_progress)
         try:
-            async for delta in client.stream_chat(messages, result, sampling):
+            async for delta in client.stream_chat(
+                messages, result, sampling, truncate=truncate, continue_final=continue_final
+            ):
                 yield delta
         except EngineConnectionError as exc:
             raise await self._died(exc) from exc

@@ -75,9 +75,20 @@ class EngineSupervisor:
         on_exit: Callable[[EngineFailure], None] | None = None,
         options: ChildOptions | None = None,
         control_token: str | None = None,
+        state_dir: Path | None = None,
+        state_budget_mb: int = 0,
     ) -> None:
         self.log_path = log_path
         self.options = options or ChildOptions()
+        if state_dir is not None:
+            # Saved conversation states (KV) on disk; a budget of 0 MB keeps them off.
+            self.options = ChildOptions.model_validate(
+                {
+                    **self.options.model_dump(),
+                    "state_dir": str(state_dir),
+                    "state_budget_mb": max(0, state_budget_mb),
+                }
+            )
         # None: a new secret for every start, known to this process only.
         self._control_token = control_token
         self.ready_timeout = ready_timeout

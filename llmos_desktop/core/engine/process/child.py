@@ -17,9 +17,13 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from llmos_desktop.core.engine.process.runtime import EngineRuntime
+    from llmos_desktop.core.engine.process.state_store import StateStore
 
 READY_PREFIX = "LLMOS-ENGINE-READY "
 
@@ -41,6 +45,10 @@ class ChildOptions(BaseModel):
     stream_interval_s: float | None = None  # None: ServerConfig's default
     load_roots: tuple[str, ...] | None = None  # None: /control/load takes any path
     state_file: str | None = None  # where each loaded model is recorded, for restarts
+    # Where the KV states of recent conversations are saved, so one reopened after a
+    # restart is not evaluated again, and how many MB they may take (None or 0: off).
+    state_dir: str | None = None
+    state_budget_mb: int = Field(default=0, ge=0, le=1 << 20)
 
 
 def _die_with_parent() -> None:
@@ -55,13 +63,19 @@ def _die_with_parent() -> None:
             libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
-def _watch_stdin() -> None:
+def _watch_stdin(before_exit: list[Any]) -> None:
+    """Exit when stdin closes (the parent is gone or asks us to go), after running the
+    callables in ``before_exit`` (added later, once there is something to finish)."""
+
     def watch() -> None:
         try:
             while sys.stdin.buffer.read(1024):
                 pass
         except Exception:
             pass
+        for finish in list(before_exit):
+            with contextlib.suppress(Exception):
+                finish()
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
@@ -132,15 +146,18 @@ def child_main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"engine: bad options on stdin: {exc}", file=sys.stderr)
         return 2
-    _watch_stdin()
+    before_exit: list[Any] = []
+    _watch_stdin(before_exit)
     from llmos_desktop.core.engine.process.runtime import EngineRuntime
     from llmos_desktop.core.engine.process.server.app import create_app
 
-    runtime = (
-        EngineRuntime(cache_bytes=int(argv[argv.index("--cache-bytes") + 1]))
-        if "--cache-bytes" in argv
-        else EngineRuntime()
-    )
+    states = _state_store(options)
+    cache: dict[str, Any] = {}
+    if "--cache-bytes" in argv:
+        cache["cache_bytes"] = int(argv[argv.index("--cache-bytes") + 1])
+    runtime = EngineRuntime(state_store=states, **cache)
+    if states is not None:
+        before_exit.append(lambda: _finish_writes(runtime, states))
     if options.state_file:
         runtime.on_loaded = _recorder(Path(options.state_file))
 
@@ -165,6 +182,28 @@ def child_main(argv: list[str]) -> int:
 
     serve(app, sock, on_ready=ready)
     return 0
+
+
+def _state_store(options: ChildOptions) -> StateStore | None:
+    """The disk store of conversation states the options ask for, or None."""
+    if not options.state_dir or options.state_budget_mb <= 0:
+        return None
+    from llmos_desktop.core.engine.process.state_store import StateStore
+
+    return StateStore(Path(options.state_dir), options.state_budget_mb << 20)
+
+
+def _finish_writes(runtime: EngineRuntime, states: StateStore, timeout: float = 2.0) -> None:
+    """Before the engine exits (its parent asked): let the reply just sent save its
+    state, and the states queued reach the disk, within ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    # The worker saves a conversation's state right after its reply; a no-op queued
+    # behind it says when that is done (or the timeout, while a long reply runs).
+    with contextlib.suppress(Exception):
+        runtime.executor.submit(lambda: None).result(timeout=timeout / 2)
+    states.flush(max(0.0, deadline - time.monotonic()))
 
 
 def _server_config(token: str, options: ChildOptions) -> Any:

@@ -11,6 +11,8 @@ tests/unit/core/engine/process/test_llama_api.py runs each function for real).
 Runs in the engine process only; the GUI process never imports llama_cpp.
 ``python -m llmos_desktop.core.engine.process.llama_api NAME...`` prints which of the
 architecture names the installed llama.cpp loads (known_architectures), as JSON.
+``<python> -m llmos_desktop --engine-probe PATH`` runs ``probe_main``: the runtime's
+throwaway test of a model file llama.cpp might abort or hang on.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import os
 import struct
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from llmos_desktop.core.engine.contract import SamplingOptions
+if TYPE_CHECKING:  # pydantic stays out of the probe process (probe_main)
+    from llmos_desktop.core.engine.contract import SamplingOptions
 
 # ``Llama`` objects are typed Any: llama_cpp ships no type information.
 Llama = Any
@@ -313,6 +317,142 @@ def _architecture_only_gguf(architecture: str) -> bytes:
     header = b"GGUF" + struct.pack("<IQQ", 3, 0, 1)
     kv = struct.pack("<Q", len(key)) + key + struct.pack("<IQ", 8, len(value)) + value
     return header + kv
+
+
+# --- the probe: a model file tried in a throwaway process ------------------------------
+# llama.cpp aborts (GGML_ASSERT, an uncaught C++ exception) or hangs on some files that
+# no check before it foresees, and an abort takes the whole process with it. So before
+# the engine loads a file for the first time, probe_main runs in a process of its own
+# (``<python> -m llmos_desktop --engine-probe PATH``; a frozen app's executable takes
+# the same flag): it loads the file's vocabulary the way the engine will (no weights,
+# no GPU, mmap), tokenizes PROBE_TEXT and turns each token back into text. The engine
+# (runtime.py) reads how it ended: exit status 0; PROBE_REFUSED (llama.cpp refused the
+# file; its reason is on stderr); a signal or another status (it crashed); or no end in
+# time (it hangs). Two lines on stdout mark its progress: PROBE_STARTED once llama_cpp
+# is imported (without it, the probe itself could not run), PROBE_LOADED once the
+# vocabulary is loaded (so that a hang while tokenizing is told apart from a slow
+# load). It imports llama-cpp-python's ctypes bindings and nothing of the server, and
+# exits when its stdin closes, i.e. when the engine is gone.
+
+PROBE_STARTED = "LLMOS-PROBE-STARTED"
+PROBE_LOADED = "LLMOS-PROBE-LOADED"
+PROBE_REFUSED = 10  # exit status: llama.cpp refused the file (its log on stderr says why)
+# Every printable ASCII character and some plain text: a vocabulary that llama.cpp cannot
+# tokenize this with would abort the engine at a user's first message.
+PROBE_TEXT = (
+    "".join(chr(c) for c in range(32, 127))
+    + "\nHello, world! The quick brown fox jumps over the lazy dog.\n\t0123456789\n"
+)
+# llama.cpp warnings passed on to stderr, at most (some files cause one per token).
+_PROBE_WARNINGS = 50
+_GGML_LOG_WARN, _GGML_LOG_ERROR, _GGML_LOG_CONT = 3, 4, 5
+
+
+def probe_main(args: Sequence[str]) -> int:
+    """``--engine-probe PATH``: probe_model on PATH; the exit status says how it went.
+
+    The caller must hold the probe's stdin open (a pipe): when it closes, the probe exits.
+    It ends with os._exit: the thread that watches stdin is still reading, and nothing
+    needs the interpreter's clean-up.
+    """
+    if len(args) != 1:
+        print("usage: --engine-probe PATH", file=sys.stderr)
+        return 2
+    _exit_when_stdin_closes()
+    status = probe_model(args[0], sys.stdout)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def probe_model(path: str, out: TextIO) -> int:
+    """Load ``path``'s vocabulary as the engine would, tokenize PROBE_TEXT and turn the
+    tokens back into text; 0, or PROBE_REFUSED if llama.cpp refused the file.
+
+    May abort or hang the process: run it in one of its own (probe_main), except on a
+    file known to be good (a test). Writes PROBE_STARTED and PROBE_LOADED to ``out`` as
+    it gets there, and llama.cpp's warnings and errors (not its chatter) to stderr; the
+    log callback that was set before is set again at the end.
+    """
+    llama_cpp = _bindings()
+    out.write(PROBE_STARTED + "\n")
+    out.flush()
+
+    warnings = 0
+    passing = False
+
+    def on_log(level: int, text: bytes | None, _user: Any) -> None:
+        nonlocal warnings, passing
+        if level != _GGML_LOG_CONT:  # a continued line goes where its start went
+            warning = level == _GGML_LOG_WARN
+            passing = level == _GGML_LOG_ERROR or (warning and warnings < _PROBE_WARNINGS)
+            warnings += warning
+        if text and passing:
+            sys.stderr.write(text.decode("utf-8", "replace"))
+
+    callback = llama_cpp.llama_log_callback(on_log)
+    previous = llama_cpp.llama_log_callback()
+    previous_data = ctypes.c_void_p()
+    llama_cpp.llama_log_get(ctypes.byref(previous), ctypes.byref(previous_data))
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+    try:
+        llama_cpp.llama_backend_init()
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        params.n_gpu_layers = 0
+        params.use_mmap = True
+        model = llama_cpp.llama_model_load_from_file(os.fsencode(path), params)
+        if not model:
+            return PROBE_REFUSED
+        out.write(PROBE_LOADED + "\n")
+        out.flush()
+        vocab = llama_cpp.llama_model_get_vocab(model)
+        text = PROBE_TEXT.encode("utf-8")
+        tokens = (llama_cpp.llama_token * (len(text) + 8))()
+        # As the engine tokenizes (tokenize above): special tokens parsed, BOS as it wants.
+        llama_cpp.llama_vocab_get_add_bos(vocab)
+        n = llama_cpp.llama_tokenize(vocab, text, len(text), tokens, len(tokens), True, True)
+        piece = ctypes.create_string_buffer(256)
+        for token in tokens[: max(0, n)]:
+            llama_cpp.llama_token_to_piece(vocab, token, piece, len(piece), 0, False)
+            llama_cpp.llama_vocab_is_eog(vocab, token)
+        llama_cpp.llama_model_free(model)
+        return 0
+    finally:
+        llama_cpp.llama_log_set(previous, previous_data)
+
+
+def _bindings() -> Any:
+    """llama-cpp-python's ctypes bindings (``llama_cpp.llama_cpp``), all the probe uses.
+
+    In a process that has not imported llama_cpp yet, its ``__init__`` is skipped: it
+    imports the high-level ``Llama`` with numpy and Jinja2, 0.2 s of the probe's 1 s.
+    """
+    if "llama_cpp" not in sys.modules:
+        import importlib.util
+        import types
+
+        spec = importlib.util.find_spec("llama_cpp")
+        if spec is not None and spec.submodule_search_locations:
+            package = types.ModuleType("llama_cpp")
+            package.__path__ = list(spec.submodule_search_locations)
+            package.__spec__ = spec
+            sys.modules["llama_cpp"] = package
+    import llama_cpp.llama_cpp as bindings
+
+    return bindings
+
+
+def _exit_when_stdin_closes() -> None:
+    import threading
+
+    def watch() -> None:
+        with contextlib.suppress(Exception):
+            while sys.stdin.buffer.read(1024):
+                pass
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, model_validator
 
 from llmos_desktop.core.engine.contract import (
     MAX_STOP_LENGTH,
     MAX_STOP_STRINGS,
     ErrorKind,
+    Int,
     ModelLoad,
     SamplingOptions,
 )
@@ -70,10 +71,10 @@ class ChatMessage(BaseModel):
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    include_usage: bool = False
+    include_usage: StrictBool = False
     # vLLM's extension: usage (tokens so far) in every chunk, so a client can count tokens
     # even though one chunk may carry several.
-    continuous_usage_stats: bool = False
+    continuous_usage_stats: StrictBool = False
 
 
 class CompletionFields(SamplingOptions):
@@ -83,10 +84,10 @@ class CompletionFields(SamplingOptions):
 
     model: str | None = None
     stop: Annotated[str | list[str] | None, WithJsonSchema(_STOP_SCHEMA)] = None
-    max_completion_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
-    stream: bool = False
+    max_completion_tokens: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
-    n: Annotated[int, Field(ge=1, le=1)] = 1
+    n: Annotated[Int, Field(ge=1, le=1)] = 1
 
     def token_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
@@ -100,11 +101,33 @@ class CompletionFields(SamplingOptions):
 
 class ChatCompletionRequest(CompletionFields):
     messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=MAX_MESSAGES)]
+    # Our extensions (OpenAI clients send them as extra body fields).
+    truncate: Literal["none", "oldest"] = Field(
+        default="none",
+        description=(
+            "What to do with a conversation the context cannot hold. `none`: refuse it "
+            "(`context_length_exceeded`). `oldest`: drop the oldest messages (whole "
+            "messages; every system message and the last user message are kept) until "
+            "the prompt and a reserve for the reply fit; `llmos.dropped_messages` says "
+            "how many were dropped. An LLMOS extension."
+        ),
+    )
+    continue_final_message: StrictBool = Field(
+        default=False,
+        description=(
+            "The last message is the start of the assistant's reply (its role must be "
+            "`assistant`, else `invalid_prompt`): the model continues it, and the reply "
+            "holds only the continuation. An LLMOS extension."
+        ),
+    )
+
+    def truncates(self) -> bool:
+        return self.truncate == "oldest"
 
 
 class CompletionRequest(CompletionFields):
     prompt: Annotated[str | list[str] | list[int], WithJsonSchema(_PROMPT_SCHEMA)]
-    echo: bool = False
+    echo: StrictBool = False
 
     @model_validator(mode="after")
     def _one_prompt(self) -> CompletionRequest:
@@ -126,7 +149,7 @@ class CompletionRequest(CompletionFields):
 class LoadRequest(ModelLoad):
     """``POST /control/load``: a ModelLoad, and whether to stream progress events."""
 
-    stream: bool = False
+    stream: StrictBool = False
 
 
 def error_body(
@@ -203,6 +226,26 @@ class ChatChoice(BaseModel):
     logprobs: None
 
 
+StoppedBy = Literal["stop", "max_tokens", "context"]
+
+
+class LlmosInfo(BaseModel):
+    """This server's extension on every chat reply: how the prompt fit, why the reply ended."""
+
+    n_ctx: int = Field(description="the context size, in tokens")
+    prompt_tokens: int = Field(description="tokens of the prompt as evaluated")
+    dropped_messages: int = Field(
+        description="messages left out of the prompt so that it fits (`truncate: oldest`)"
+    )
+    stopped_by: StoppedBy = Field(
+        description=(
+            "`stop`: the model ended its reply or a stop string came; `max_tokens`: the "
+            "token limit was reached; `context`: the context was full (`finish_reason` is "
+            "`length` for both of the last two)"
+        )
+    )
+
+
 class ChatCompletion(BaseModel):
     id: str
     object: Literal["chat.completion"]
@@ -211,6 +254,7 @@ class ChatCompletion(BaseModel):
     choices: list[ChatChoice]
     usage: Usage
     timings: Timings
+    llmos: LlmosInfo
 
 
 class CompletionChoice(BaseModel):

@@ -13,9 +13,11 @@ import collections
 import contextlib
 import os
 import random
+import re
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from llmos_desktop.core.engine.process.prompt_cache import (
     PromptCache,
     common_prefix,
 )
+from llmos_desktop.core.engine.process.state_store import StateStore, model_identity
 
 ProgressCallback = Callable[[float, str], None]
 # (new text, completion tokens generated so far)
@@ -61,6 +64,19 @@ class GenerationResult:
     ttft_s: float | None
     prompt_tokens_per_s: float | None
     tokens_per_s: float | None
+    n_ctx: int = 0
+    # Why it ended, finer than finish_reason's "length": "stop" (the model ended, a stop
+    # string came, or it was cancelled), "max_tokens" or "context" (the context was full).
+    stopped_by: str = "stop"
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """A chat rendered and tokenized for ``generate``."""
+
+    tokens: list[int]
+    stops: tuple[str, ...]  # the template's stop strings
+    dropped_messages: int = 0  # left out so that it fits (truncate)
 
 
 class LogTap:
@@ -123,11 +139,20 @@ class EngineRuntime:
     """One loaded model and the single worker thread that owns it."""
 
     def __init__(
-        self, *, cache_bytes: int = DEFAULT_PROMPT_CACHE_MB << 20, log: LogTap | None = None
+        self,
+        *,
+        cache_bytes: int = DEFAULT_PROMPT_CACHE_MB << 20,
+        log: LogTap | None = None,
+        state_store: StateStore | None = None,
     ) -> None:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self.log = log or LogTap()
         self.cache = PromptCache(capacity_bytes=max(0, cache_bytes))
+        # Saved states on disk, for conversations reopened after a restart (None: off).
+        self.states = state_store
+        # The loaded model's identity in ``states``, computed once per loaded model.
+        self._state_model: tuple[weakref.ref[Any], str | None] | None = None
+        self._restored_from: str | None = None  # where the last request's prefix came from
         self.last: GenerationResult | None = None
         self.requests = 0
         self._llm: Any = None
@@ -139,6 +164,9 @@ class EngineRuntime:
         self._text: llama_api.TokenText | None = None
         self._info: Any = None  # the loaded file's GGUFInfo
         self._warnings: tuple[str, ...] = ()
+        # Files the probe has passed, as (path, size, mtime): each is probed once per
+        # engine process, and again when it changes (_prove).
+        self._proven: set[tuple[str, int, int]] = set()
         # Held while the loaded model is swapped or read by status(), which other threads
         # call: status never touches a model that the worker is closing.
         self._state_lock = threading.Lock()
@@ -194,8 +222,12 @@ class EngineRuntime:
                 "prompt_tokens": last.prompt_tokens if last else 0,
                 "completion_tokens": last.completion_tokens if last else 0,
                 "cached_tokens": last.cached_tokens if last else 0,
+                # "memory" or "disk": a saved state gave the prefix; None: the context had
+                # it, or nothing did.
+                "restored_from": self._restored_from if last else None,
             },
             "requests_served": self.requests,
+            "kv_states": self.states.status() if self.states is not None else None,
         }
         status.update(llama_api.backend_info())
         return status
@@ -205,7 +237,8 @@ class EngineRuntime:
     def load(self, spec: ModelLoad, progress: ProgressCallback | None = None) -> dict[str, Any]:
         """Load ``spec`` in place of the current model; the engine's status afterwards.
 
-        The file is checked first; a refused file leaves the current model loaded. When
+        The file is checked first, then (the first time) probed in a throwaway process
+        (_prove); a refused file leaves the current model loaded. When
         the new model fits in memory beside the current one, it is loaded before the
         current one is closed, so a load that llama.cpp refuses leaves the current model
         answering. Otherwise the current one is closed first and, if the new one fails,
@@ -245,6 +278,7 @@ class EngineRuntime:
                 ErrorKind.INVALID_CHAT_TEMPLATE, f"chat template override: {exc}"
             ) from exc
         n_ctx, n_threads, warnings = _bounded(spec, info.context_length)
+        self._prove(spec.path, previous)
 
         self.log.install()
         side_by_side = previous is None or estimate_memory_bytes(info, n_ctx) <= available
@@ -309,18 +343,45 @@ class EngineRuntime:
                     chatter=self.log.stream,
                 )
             except Exception as exc:
-                log_text = "".join(lines)
-                kind, message = classify_log(log_text)
-                name = Path(spec.path).name
-                if kind is None:
-                    kind = ErrorKind.LOAD_FAILED
-                    message = f"llama.cpp could not load the model: {exc}"
-                detail = llama_error_detail(log_text)
-                if detail:
-                    message += f" (llama.cpp: {detail})"
-                raise EngineRuntimeError(kind, f"{name}: {message}.") from exc
+                raise _refusal(Path(spec.path).name, "".join(lines), str(exc)) from exc
         report(0.95, "creating context")
         return llm
+
+    def _prove(self, path: str, previous: ModelLoad | None) -> None:
+        """Have a throwaway process load ``path``'s vocabulary and tokenize with it
+        (llama_api.probe_model) before this process does, once per version of the file.
+
+        llama.cpp aborts or hangs on some files the check cannot foresee; in the probe
+        that costs a process, not the engine. A crash, a hang or a refusal there is an
+        EngineRuntimeError here, before anything is unloaded. A probe that cannot run at
+        all (no executable, a launcher without the flag) is logged and the load goes on.
+        """
+        try:
+            st = os.stat(path)
+        except OSError:
+            return  # gone since the check: the load says so
+        key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+        if key in self._proven:
+            return
+        name = Path(path).name
+        try:
+            result = run_probe(path)
+        except OSError as exc:  # no process to be had (no executable, no memory)
+            with contextlib.suppress(Exception):
+                self.log.stream.write(f"engine: probe of {name} could not start: {exc}\n")
+            return
+        with contextlib.suppress(Exception):  # the log must never fail a load
+            self.log.stream.write(f"engine: probe of {name}: {result.summary()}\n")
+            if result.returncode != 0:
+                self.log.stream.write(result.log)
+        if not result.started and result.returncode is not None:
+            return  # the probe never got to llama.cpp (logged above)
+        error = _probe_error(name, result)
+        if error is not None:
+            if previous is not None:
+                error.message += " " + self._after_failed_load(previous, True)
+            raise error
+        self._proven.add(key)
 
     def _cancel_requested(self) -> bool:
         # llama.cpp's abort callback reads the running request's cancel event, so a Stop
@@ -347,17 +408,102 @@ class EngineRuntime:
             raise EngineRuntimeError(ErrorKind.MODEL_NOT_LOADED, "No model is loaded.", status=409)
         return self._llm
 
-    def chat_prompt(self, messages: list[dict[str, Any]]) -> tuple[list[int], tuple[str, ...]]:
+    def chat_prompt(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        truncate: bool = False,
+        continue_final: bool = False,
+        max_tokens: int | None = None,
+    ) -> ChatPrompt:
+        """``messages`` rendered with the model's template and tokenized.
+
+        ``continue_final``: the last message (the assistant's) is the start of the reply;
+        the rest is rendered with the generation prompt and its text appended raw.
+        ``truncate``: when the prompt and a reserve for the reply (``max_tokens``, at most
+        half the context) do not fit, the oldest turns are left out, whole, keeping the
+        system messages and everything from the last user message on. A prompt that fits
+        only without the reserve is still served (the reply may stop at the context); one
+        that does not fit even then is refused, as without ``truncate``.
+        """
+        llm = self._require_model()
+        if continue_final and (not messages or messages[-1].get("role") != "assistant"):
+            raise EngineRuntimeError(
+                ErrorKind.INVALID_PROMPT,
+                "continue_final_message needs the last message to be the assistant's",
+            )
+        stops = tuple(self._template.stop)
+        if not truncate:
+            _check_fits(llm, _content_size(messages))
+            return ChatPrompt(self._render_tokens(llm, messages, continue_final), stops)
+
+        n_ctx = int(llm.n_ctx())
+        target = n_ctx - _reply_reserve(n_ctx, max_tokens)
+        turns = _droppable_turns(messages)
+        rendered: dict[int, list[int] | None] = {}
+
+        def kept(k: int) -> list[dict[str, Any]]:
+            dropped = {index for turn in turns[:k] for index in turn}
+            return [m for i, m in enumerate(messages) if i not in dropped]
+
+        def without(k: int) -> list[int] | None:
+            """The prompt without the k oldest turns; None when too long to tokenize."""
+            if k not in rendered:
+                candidate = kept(k)
+                tokens: list[int] | None = None
+                if _content_size(candidate) <= n_ctx * _MAX_TOKEN_BYTES:
+                    with contextlib.suppress(_TooLong):
+                        tokens = self._render_tokens(llm, candidate, continue_final)
+                rendered[k] = tokens
+            return rendered[k]
+
+        def fits(k: int) -> bool:
+            tokens = without(k)
+            return tokens is not None and len(tokens) <= target
+
+        def dropped(k: int) -> int:
+            return sum(len(turn) for turn in turns[:k])
+
+        if fits(0):
+            return ChatPrompt(without(0) or [], stops)
+        last = len(turns)
+        if not fits(last):
+            # Nothing more to drop: served if it fits without the reserve.
+            tokens = without(last)
+            if tokens is not None and len(tokens) < n_ctx:
+                return ChatPrompt(tokens, stops, dropped(last))
+            raise EngineRuntimeError(
+                ErrorKind.CONTEXT_LENGTH_EXCEEDED,
+                (
+                    f"the prompt has {len(tokens)} tokens"
+                    if tokens is not None
+                    else f"the prompt is {_content_size(kept(last)):,} characters long"
+                )
+                + f" but the context holds {n_ctx}, even without its older messages",
+            )
+        low, high = 1, last  # the fewest turns to drop: fits(high), not fits(low - 1)
+        while low < high:
+            middle = (low + high) // 2
+            if fits(middle):
+                high = middle
+            else:
+                low = middle + 1
+        return ChatPrompt(without(low) or [], stops, dropped(low))
+
+    def _render_tokens(
+        self, llm: Any, messages: list[dict[str, Any]], continue_final: bool
+    ) -> list[int]:
         from llmos_desktop.core.templates import ChatTemplateError
 
-        llm = self._require_model()
-        _check_fits(llm, sum(len(str(m.get("content") or "")) for m in messages))
+        head, partial = messages, ""
+        if continue_final:
+            head, partial = messages[:-1], str(messages[-1].get("content") or "")
         try:
-            text = self._template.render(messages, add_generation_prompt=True)
+            text = self._template.render(head, add_generation_prompt=True) + partial
         except ChatTemplateError as exc:
             raise EngineRuntimeError(ErrorKind.CHAT_TEMPLATE_ERROR, str(exc), status=422) from exc
         _check_fits(llm, len(text.encode("utf-8")))
-        return llama_api.tokenize(llm, text), tuple(self._template.stop)
+        return llama_api.tokenize(llm, text)
 
     def text_prompt(self, prompt: str | list[int]) -> list[int]:
         llm = self._require_model()
@@ -394,7 +540,7 @@ class EngineRuntime:
         room = n_ctx - len(tokens)
         limit = min(sampling.max_tokens or room, room)
         if cancel.is_set():
-            return GenerationResult("", "cancelled", len(tokens), 0, 0, None, None, None)
+            return GenerationResult("", "cancelled", len(tokens), 0, 0, None, None, None, n_ctx)
 
         self._restore_cached_prefix(llm, tokens)
         cached = common_prefix(llama_api.tokens_in_context(llm), tokens)
@@ -463,6 +609,10 @@ class EngineRuntime:
 
         ttft = (t_first - t0) if t_first is not None else None
         evaluated = len(tokens) - cached
+        stopped_by = "stop"
+        if finish == "length":
+            asked = sampling.max_tokens
+            stopped_by = "max_tokens" if asked is not None and n_gen >= asked else "context"
         result = GenerationResult(
             text="".join(parts),
             finish_reason=finish,
@@ -476,28 +626,81 @@ class EngineRuntime:
                 if (t_first is not None and n_gen > 1 and t_last > t_first)
                 else None
             ),
+            n_ctx=n_ctx,
+            stopped_by=stopped_by,
         )
         self.last = result
         self.requests += 1
         return result
 
     def save_to_cache(self) -> None:
-        """Remember the current conversation's KV state (called after a reply is sent)."""
+        """Remember the current conversation's KV state (called after a reply is sent): in
+        memory, and on disk when a state store is on (written by its own thread)."""
         llm = self._llm
-        if llm is None or self.cache.capacity_bytes <= 0 or llm.n_tokens < MIN_CACHED_TOKENS:
+        if llm is None or llm.n_tokens < MIN_CACHED_TOKENS:
             return
-        state = llama_api.save_state(llm, self.cache.capacity_bytes)
-        if state is not None:
-            self.cache.store(llama_api.tokens_in_context(llm), state)
+        key = self._state_key(llm)
+        disk = self.states.budget_bytes if (self.states is not None and key) else 0
+        limit = max(self.cache.capacity_bytes, disk)
+        if limit <= 0:
+            return
+        state = llama_api.save_state(llm, limit)
+        if state is None:
+            return
+        tokens = llama_api.tokens_in_context(llm)
+        if self.cache.capacity_bytes > 0:
+            self.cache.store(tokens, state)
+        if disk and key and self.states is not None and self._spec is not None:
+            # The same bytes: the cache never changes a state it holds.
+            self.states.submit(key, self._spec.path, tokens, state)
+
+    def _state_key(self, llm: Any) -> str | None:
+        """The loaded model's identity for the state store (None: no store, or no file)."""
+        states, spec = self.states, self._spec
+        if states is None or not states.enabled or spec is None:
+            return None
+        known = self._state_model
+        if known is not None and known[0]() is llm:
+            return known[1]
+        version = llama_api.backend_info().get("llama_cpp_python", "")
+        try:
+            key: str | None = model_identity(spec.path, extra=f"llama-cpp-python {version}")
+        except OSError:
+            key = None
+        self._state_model = (weakref.ref(llm), key)
+        if key is not None:
+            states.forget_other_versions(key, spec.path)
+        return key
 
     def _restore_cached_prefix(self, llm: Any, tokens: list[int]) -> None:
-        if not self.cache.entries:
+        """Give the context the longest saved prefix of ``tokens`` (memory or disk) when it
+        is at least MIN_CACHED_TOKENS longer than what the context holds now."""
+        self._restored_from = None
+        key = self._state_key(llm)
+        if not self.cache.entries and key is None:
             return
         current = common_prefix(llama_api.tokens_in_context(llm), tokens)
-        entry, matched = self.cache.lookup(tokens)
-        if entry is None or matched < current + MIN_CACHED_TOKENS:
+        entry, in_memory = self.cache.lookup(tokens) if self.cache.entries else (None, 0)
+        stored, on_disk = (None, 0)
+        if key is not None and self.states is not None:
+            stored, on_disk = self.states.lookup(key, tokens, max_tokens=int(llm.n_ctx()))
+        wanted = current + MIN_CACHED_TOKENS
+        if (
+            entry is not None
+            and in_memory >= max(on_disk, wanted)
+            and llama_api.restore_state(llm, entry.tokens, entry.state)
+        ):
+            self._restored_from = "memory"
             return
-        llama_api.restore_state(llm, entry.tokens, entry.state)
+        if stored is not None and self.states is not None and on_disk >= wanted:
+            state = self.states.read(stored)  # checked; None if it fails a check
+            if state is None:
+                return
+            if llama_api.restore_state(llm, list(stored.tokens), state):
+                self.states.touch(stored)
+                self._restored_from = "disk"
+            else:
+                self.states.discard(stored, "llama.cpp refused it")
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -506,6 +709,176 @@ class EngineRuntime:
 
 
 _NEVER = threading.Event()
+
+
+def _refusal(name: str, log_text: str, reason: str) -> EngineRuntimeError:
+    """A load llama.cpp refused, in one line: the kind and reason its log gives, if any."""
+    kind, message = classify_log(log_text)
+    if kind is None:
+        kind = ErrorKind.LOAD_FAILED
+        message = f"llama.cpp could not load the model: {reason}"
+    detail = llama_error_detail(log_text)
+    if detail:
+        message += f" (llama.cpp: {detail})"
+    return EngineRuntimeError(kind, f"{name}: {message}.")
+
+
+# --- the probe (llama_api.probe_model), seen from the engine --------------------------
+# Reading a vocabulary took up to 9 s here (262,144 tokens under the plamo2 tokenizer,
+# 0.6 s under Gemma's own); tokenizing PROBE_TEXT takes well under a millisecond.
+PROBE_LOAD_TIMEOUT_S = 120.0
+PROBE_TOKENIZE_TIMEOUT_S = 10.0
+_PROBE_LOG_LINES = 40
+_CRASH_LINE = re.compile(r"GGML_ASSERT|GGML_ABORT|fatal error")
+# libstdc++'s last words on an exception that crossed llama.cpp's C API.
+_UNCAUGHT = re.compile(
+    r"terminate called after throwing an instance of '(?P<type>[^'\n]+)'\n\s*what\(\):(?P<what>.*)"
+)
+# /tmp/build/.../src/llama-vocab.cpp:12: fatal error -> llama-vocab.cpp:12: fatal error
+_SOURCE_PATH = re.compile(r"\S*[/\\](?=[^/\\\s]+:\d+:)")
+
+
+def probe_command(path: str) -> list[str]:
+    """The probe: this interpreter (or this frozen executable) with the probe flag."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--engine-probe", path]
+    return [sys.executable, "-m", "llmos_desktop", "--engine-probe", path]
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """How a probe ended."""
+
+    returncode: int | None  # None: it was killed, after taking longer than its time
+    started: bool  # it got to llama.cpp (PROBE_STARTED)
+    loaded: bool  # llama.cpp loaded the vocabulary (PROBE_LOADED)
+    log: str  # the end of its stderr: llama.cpp's warnings and errors, an assert
+    seconds: float
+    timeout_s: float = 0.0  # the time it was given, when it ran out
+
+    def summary(self) -> str:
+        if self.returncode is None:
+            return f"no answer in {self.timeout_s:g} s, killed"
+        return f"exit status {self.returncode} after {self.seconds:.2f} s"
+
+
+def run_probe(
+    path: str,
+    *,
+    load_timeout: float = PROBE_LOAD_TIMEOUT_S,
+    tokenize_timeout: float = PROBE_TOKENIZE_TIMEOUT_S,
+) -> ProbeResult:
+    """Run llama_api.probe_model on ``path`` in a process of its own and wait for it:
+    at most ``load_timeout`` s for the vocabulary, then ``tokenize_timeout`` s more."""
+    import subprocess
+
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        probe_command(path),
+        stdin=subprocess.PIPE,  # held open: the probe exits when it closes
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "GGML_NO_BACKTRACE": "1"},  # no debugger attached on an abort
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+    )
+    tail: collections.deque[str] = collections.deque(maxlen=_PROBE_LOG_LINES)
+    marks: set[str] = set()
+    loaded = threading.Event()
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            marks.add(raw.decode("utf-8", "replace").strip())
+            if llama_api.PROBE_LOADED in marks:
+                loaded.set()
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            tail.append(raw.decode("utf-8", "replace"))
+
+    readers = [
+        threading.Thread(target=read, name="probe-output", daemon=True)
+        for read in (read_stdout, read_stderr)
+    ]
+    for reader in readers:
+        reader.start()
+    timeout: float | None = None
+    try:
+        while not loaded.wait(0.02) and proc.poll() is None:
+            if time.monotonic() - started > load_timeout:
+                timeout = load_timeout
+                break
+        if timeout is None and proc.poll() is None:
+            try:
+                proc.wait(timeout=tokenize_timeout)
+            except subprocess.TimeoutExpired:
+                timeout = tokenize_timeout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for reader in readers:
+            reader.join(timeout=2)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+    return ProbeResult(
+        returncode=None if timeout is not None else proc.returncode,
+        started=llama_api.PROBE_STARTED in marks,
+        loaded=llama_api.PROBE_LOADED in marks,
+        log="".join(tail),
+        seconds=time.monotonic() - started,
+        timeout_s=timeout or 0.0,
+    )
+
+
+def _probe_error(name: str, result: ProbeResult) -> EngineRuntimeError | None:
+    """What a probe's end means for the load: None (go on), or the error to answer with."""
+    if result.returncode == 0:
+        return None
+    if result.returncode == llama_api.PROBE_REFUSED:
+        return _refusal(name, result.log, "it refused the file")
+    doing = "tokenizing text with it" if result.loaded else "reading its vocabulary"
+    kind, _reason = classify_log(result.log)
+    if result.returncode is None:
+        what = f"llama.cpp hung while {doing} (no answer in {result.timeout_s:g} s)"
+    else:
+        what = f"llama.cpp crashed ({_exit_name(result.returncode)}) while {doing}"
+    detail = _crash_detail(result.log)
+    message = f"{name}: {what}; the model was not loaded" + (
+        f" (llama.cpp: {detail})." if detail else "."
+    )
+    return EngineRuntimeError(kind or ErrorKind.LOAD_FAILED, message)
+
+
+def _exit_name(returncode: int) -> str:
+    if returncode < 0:
+        import signal
+
+        try:
+            return signal.Signals(-returncode).name
+        except ValueError:
+            return f"signal {-returncode}"
+    if returncode > 0xFFFF:  # a Windows exception code, e.g. 0xC0000005
+        return f"exit code 0x{returncode:08X}"
+    return f"exit code {returncode}"
+
+
+def _crash_detail(log_text: str) -> str | None:
+    """The assert or uncaught exception a crashed llama.cpp printed last, in one line."""
+    from llmos_desktop.core.text import one_line
+
+    thrown = _UNCAUGHT.search(log_text)
+    if thrown:
+        text = f"uncaught {thrown['type']}: {thrown['what'].strip()}"
+    else:
+        lines = [line for line in log_text.splitlines() if _CRASH_LINE.search(line)]
+        if not lines:
+            return None
+        text = _SOURCE_PATH.sub("", lines[-1]).strip()
+    return one_line(text, limit=200)
 
 
 def _bounded(spec: ModelLoad, trained_ctx: int | None) -> tuple[int, int, tuple[str, ...]]:
@@ -527,11 +900,47 @@ def _bounded(spec: ModelLoad, trained_ctx: int | None) -> tuple[int, int, tuple[
     return n_ctx, n_threads, tuple(warnings)
 
 
+def _content_size(messages: list[dict[str, Any]]) -> int:
+    return sum(len(str(m.get("content") or "")) for m in messages)
+
+
+def _reply_reserve(n_ctx: int, max_tokens: int | None) -> int:
+    """Tokens kept free for the reply when older turns are dropped: ``max_tokens``, or a
+    quarter of the context without one, and never more than half of it."""
+    return min(max_tokens or n_ctx // 4, n_ctx // 2)
+
+
+def _droppable_turns(messages: list[dict[str, Any]]) -> list[list[int]]:
+    """The indices of the turns that may be left out, oldest first.
+
+    A turn is a user message and what follows it up to the next user message (what
+    comes before the first user message is a turn of its own), so the prompt still
+    begins with a user turn after any number of them are dropped, as templates that
+    insist on alternating roles want. System messages are never in a turn (they stay),
+    nor is anything from the last user message on (the question being answered).
+    """
+    roles = [str(m.get("role")) for m in messages]
+    users = [i for i, role in enumerate(roles) if role == "user"]
+    end = users[-1] if users else len(messages) - 1
+    turns: list[list[int]] = []
+    for i in range(end):
+        if roles[i] == "system":
+            continue
+        if roles[i] == "user" or not turns:
+            turns.append([])
+        turns[-1].append(i)
+    return turns
+
+
+class _TooLong(EngineRuntimeError):
+    """A prompt refused by ``_check_fits``."""
+
+
 def _check_fits(llm: Any, size: int) -> None:
     """Refuse, before tokenizing, a prompt of ``size`` characters or bytes that cannot fit."""
     n_ctx = int(llm.n_ctx())
     if size > n_ctx * _MAX_TOKEN_BYTES:
-        raise EngineRuntimeError(
+        raise _TooLong(
             ErrorKind.CONTEXT_LENGTH_EXCEEDED,
             f"the prompt is {size:,} characters long; the context holds {n_ctx} tokens",
         )

@@ -9,6 +9,8 @@ with a one-line ``ModelFileError`` that names the file and says why:
 - files without weights (vocabulary-only files);
 - hyperparameters that llama.cpp would assert on, hang on, or that no model has
   (see ``hparams``);
+- vocabularies that llama.cpp's tokenizer aborts or hangs on, and models without a
+  vocabulary (see ``hparams.check_tokenizer``);
 - models that need more memory than is free (see ``memory``): the estimate uses the
   context the engine will use, at most the model's trained context.
 """
@@ -20,7 +22,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from llmos_desktop.core.models.architectures import SUPPORTED_ARCHITECTURES
-from llmos_desktop.core.models.gguf.hparams import check_hyperparameters
+from llmos_desktop.core.models.gguf.hparams import check_hyperparameters, check_tokenizer
 from llmos_desktop.core.models.gguf.memory import (
     _available_memory,
     _effective_n_ctx,
@@ -45,7 +47,7 @@ def check_model_file(
     available_memory: int | None = None,
 ) -> GGUFInfo:
     """read_gguf_info, then refuse architectures llama.cpp lacks, impossible
-    hyperparameters, and models too big for RAM.
+    hyperparameters, vocabularies its tokenizer cannot take, and models too big for RAM.
 
     ``n_ctx`` is the context asked for; the engine uses at most the model's trained
     context, and so does the memory estimate (``n_ctx <= 0``: the trained context).
@@ -59,6 +61,7 @@ def check_model_file(
             "corrupt", f"{name} contains no weights (it may be a vocabulary-only file)"
         )
     check_hyperparameters(info, name)
+    check_tokenizer(info, name)
     if available_memory is None:
         available_memory = _available_memory()
     if available_memory is not None:

@@ -25,6 +25,19 @@ loading altered copies of the test model with the bundled llama.cpp (see
 (A token that appears twice in the vocabulary, another assert, is found by the
 reader, which walks the vocabulary anyway.)
 
+``check_tokenizer`` refuses vocabularies that llama.cpp's tokenizers cannot take:
+
+- every token empty: llama.cpp loads the file, then aborts at the first text it
+  tokenizes (no token matches, and there is no byte token to fall back on);
+- byte tokens (SentencePiece's ``<0x0A>``, token type 6) under the tokenizer "bert"
+  (WordPiece) or "rwkv", whose vocabularies have none: llama.cpp aborts while loading
+  (bert) or hangs at the first text it tokenizes (rwkv);
+- the tokenizer "no_vocab" (or "none"): a model that cannot read text; llama.cpp
+  loads it and asserts at the first text it tokenizes.
+
+What no rule here foresees, the engine catches by loading each new file's vocabulary
+in a throwaway process first (runtime.py, ``llama_api.probe_model``).
+
 The other bounds (embedding length, head counts and lengths, vocabulary size) are
 far above any released model and refuse values no converter writes, with a clearer
 message than llama.cpp's own. A file that breaks one is reported as damaged
@@ -34,13 +47,33 @@ which refuses the file cleanly ("key not found in model").
 
 from __future__ import annotations
 
+import array
 import math
+import os
+import stat
+import struct
+import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
-from llmos_desktop.core.models.gguf.reader import MAX_VOCAB, GGUFInfo, ModelFileError, _quote
+from llmos_desktop.core.models.gguf.reader import (
+    _KEY_TOKENS,
+    _SCALARS,
+    _TYPE_ARRAY,
+    _TYPE_STRING,
+    MAX_KEY_BYTES,
+    MAX_VOCAB,
+    GGUFInfo,
+    ModelFileError,
+    _Corrupt,
+    _quote,
+    _Reader,
+    _Truncated,
+)
 
-__all__ = ["MAX_VOCAB", "check_hyperparameters"]
+__all__ = ["MAX_VOCAB", "check_hyperparameters", "check_tokenizer"]
 
 MAX_LAYERS: Final = 512  # LLAMA_MAX_LAYERS, src/llama-hparams.h
 MAX_EXPERTS: Final = 512  # LLAMA_MAX_EXPERTS, src/llama-hparams.h
@@ -54,6 +87,15 @@ MAX_HEAD_LENGTH: Final = 16 * 1024  # 28x the longest key of a released model (5
 ROPE_SCALING_TYPES: Final = frozenset({"none", "linear", "yarn", "longrope"})
 # Architectures whose loader drops an expert count of 0 or 1 before llama.cpp's asserts.
 _EXPERTS_OPTIONAL: Final = frozenset({"hunyuan-dense", "hunyuan_vl"})
+# Tokenizers (tokenizer.ggml.model) whose vocabularies have no byte tokens; on one that
+# has, llama.cpp aborts in token_to_byte (bert: WordPiece) or its tokenizer never ends
+# (rwkv: it restarts from the first character when no token matches).
+_NO_BYTE_TOKENS: Final = frozenset({"bert", "rwkv"})
+# llama.cpp loads a model without a vocabulary, then asserts at the first tokenize.
+_NO_VOCABULARY: Final = frozenset({"no_vocab", "none"})
+_KEY_TOKEN_TYPES: Final = "tokenizer.ggml.token_type"
+_TOKEN_TYPE_BYTE: Final = 6  # LLAMA_TOKEN_TYPE_BYTE
+_INT32_TYPES: Final = frozenset({4, 5})  # GGUF uint32, int32: llama.cpp reads either as int
 
 
 class _Refused(Exception):
@@ -71,6 +113,45 @@ def check_hyperparameters(info: GGUFInfo, name: str) -> None:
         _check(info)
     except _Refused as exc:
         raise ModelFileError("corrupt", f"{name} is damaged: {exc.detail}") from None
+
+
+def check_tokenizer(info: GGUFInfo, name: str) -> None:
+    """Raise ModelFileError for a vocabulary llama.cpp cannot tokenize with: kind
+    ``corrupt``, or ``unsupported_architecture`` for a model without one.
+
+    The vocabulary is read a second time only when the reader's facts point that way:
+    an empty or unknown BOS or EOS token (every token empty), or a tokenizer that has
+    no byte tokens. Real models pay nothing.
+    """
+    tokenizer = info.metadata.get("tokenizer.ggml.model")
+    if tokenizer in _NO_VOCABULARY:
+        raise ModelFileError(
+            "unsupported_architecture",
+            f"{name} has no vocabulary (its tokenizer is {_quote(str(tokenizer))}), "
+            "so it cannot read or write text",
+        )
+    if not info.vocab_size:
+        return  # no tokens: the vocabulary size rule and llama.cpp say so
+    want_types = tokenizer in _NO_BYTE_TOKENS
+    may_be_empty = info.bos_token in ("", None) or info.eos_token in ("", None)
+    if not (want_types or may_be_empty):
+        return
+    vocab = _read_vocabulary(info.path, want_types=want_types, n_tokens=info.vocab_size)
+    if vocab is None:
+        return  # the file changed since it was read; llama.cpp (and the engine) judge it
+    if vocab.all_empty:
+        detail = (
+            f"all {info.vocab_size:,} tokens of its vocabulary are empty"
+            if info.vocab_size > 1
+            else "the only token in its vocabulary is empty"
+        )
+        raise ModelFileError("corrupt", f"{name} is damaged: {detail}")
+    if want_types and vocab.byte_tokens:
+        detail = (
+            f"the file says its tokenizer is {_quote(str(tokenizer))}, but its vocabulary "
+            "has byte tokens (such as <0x0A>), which that tokenizer never has"
+        )
+        raise ModelFileError("corrupt", f"{name} is damaged: {detail}")
 
 
 def _check(info: GGUFInfo) -> None:
@@ -316,3 +397,109 @@ def _check_attention_shapes(
 
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+# --- the vocabulary, read again ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    all_empty: bool  # every token is b""
+    byte_tokens: bool  # some token has type 6 (only known when asked for)
+
+
+def _read_vocabulary(path: Path, *, want_types: bool, n_tokens: int) -> _Vocabulary | None:
+    """Walk the key/value pairs of a file the reader has passed, for the two facts above.
+    Of the token types, the first ``n_tokens`` are read (as many as llama.cpp reads).
+
+    The reader steps over the tokenizer's arrays without keeping them, which is right
+    for every real model; this second walk runs only for the rare files that need it.
+    None if the file no longer reads as it did (changed since), or is not a plain file.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    with open(fd, "rb", buffering=0) as file:
+        try:
+            st = os.fstat(file.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            return _walk_vocabulary(_Reader(file, st.st_size), want_types, n_tokens)
+        except (OSError, _Truncated, _Corrupt, struct.error, ValueError, KeyError):
+            return None
+
+
+def _walk_vocabulary(r: _Reader, want_types: bool, n_tokens: int) -> _Vocabulary | None:
+    r.pos = 16  # magic, version and tensor count (the reader has checked them)
+    n_kv = r.u64()
+    all_empty: bool | None = None
+    byte_tokens = False
+    for _ in range(n_kv):
+        key_length = r.u64()
+        if key_length > MAX_KEY_BYTES:
+            return None
+        key = r.read(key_length).decode("utf-8", "replace")
+        value_type = r.u32()
+        if value_type == _TYPE_STRING:
+            r.skip(r.u64())
+            continue
+        if value_type != _TYPE_ARRAY:
+            r.skip(_SCALARS[value_type].size)
+            continue
+        item_type, count = r.unpack(_ARRAY_HEADER)
+        if item_type == _TYPE_STRING:
+            if key == _KEY_TOKENS:
+                all_empty = _all_empty(r, count)
+            else:
+                r.skip_strings(count)
+        elif key == _KEY_TOKEN_TYPES and want_types and item_type in _INT32_TYPES:
+            byte_tokens = _has_byte_type(r, count, n_tokens)
+        elif item_type in _SCALARS:
+            r.skip(count * _SCALARS[item_type].size)
+        else:
+            return None
+    if all_empty is None:
+        return None
+    return _Vocabulary(all_empty=all_empty, byte_tokens=byte_tokens)
+
+
+_ARRAY_HEADER: Final = struct.Struct("<IQ")
+_CHUNK: Final = 1 << 20
+
+
+def _all_empty(r: _Reader, count: int) -> bool:
+    """Whether all ``count`` strings from here are empty; leaves ``r`` after them.
+
+    An empty token is its 8-byte length, 0, and nothing else: all of them empty is
+    ``8 * count`` zero bytes (at most 8 MiB: the vocabulary size is checked before).
+    A real vocabulary is known by its first chunk.
+    """
+    start = r.pos
+    empty = count > 0
+    left = 8 * count
+    while empty and left > 0:
+        chunk = r.read(min(left, _CHUNK))
+        empty = not chunk.strip(b"\0")
+        left -= len(chunk)
+    r.pos = start
+    r.skip_strings(count)
+    return empty
+
+
+def _has_byte_type(r: _Reader, count: int, n_tokens: int) -> bool:
+    """Whether the first ``n_tokens`` of a token type array of ``count`` int32s hold
+    LLAMA_TOKEN_TYPE_BYTE; leaves ``r`` after the array."""
+    end = r.pos + 4 * count
+    left = min(count, n_tokens)
+    found = False
+    while left > 0 and not found:
+        n = min(left, _CHUNK // 4)
+        types = array.array("i", r.read(4 * n))
+        if sys.byteorder == "big":
+            types.byteswap()
+        found = _TOKEN_TYPE_BYTE in types
+        left -= n
+    r.skip(end - r.pos)
+    return found

@@ -5,8 +5,11 @@ from __future__ import annotations
 import enum
 import json
 import math
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import BaseModel, ValidationError
 
@@ -23,7 +26,10 @@ from llmos_desktop.core.engine.contract import (
     SamplingOptions,
 )
 from llmos_desktop.core.engine.process.protocol import ChatCompletionRequest
-from llmos_desktop.core.settings import CHAT_MAX_TOKENS, Settings
+from llmos_desktop.core.engine.process.runtime import EngineRuntime
+from llmos_desktop.core.engine.process.server.config import ServerConfig
+from llmos_desktop.core.settings import CHAT_MAX_TOKENS, Settings, load_settings, save_settings
+from tests.unit.core.engine.process.server.serving import serving
 
 LOAD_DEFAULTS = {"n_ctx": 4096, "n_gpu_layers": 0, "n_threads": None, "chat_template": None}
 SAMPLING_DEFAULTS = {
@@ -254,3 +260,133 @@ def test_error_kinds_are_their_wire_strings() -> None:
 def test_error_kinds_are_unique() -> None:
     assert enum.unique(ErrorKind) is ErrorKind
     assert len(ErrorKind.__members__) == len({kind.value for kind in ErrorKind})
+
+
+# --- numbers as JSON writes them ------------------------------------------------------
+
+LAX_NUMBERS = [
+    (LoadOptions, "n_ctx", "4096"),
+    (LoadOptions, "n_ctx", 4096.5),
+    (LoadOptions, "n_ctx", True),
+    (LoadOptions, "n_gpu_layers", "-1"),
+    (LoadOptions, "n_gpu_layers", False),
+    (LoadOptions, "n_threads", "2"),
+    (ModelLoad, "n_threads", 2.5),
+    (SamplingOptions, "top_k", "40"),
+    (SamplingOptions, "max_tokens", "5"),
+    (SamplingOptions, "max_tokens", True),
+    (SamplingOptions, "max_tokens", 5.5),
+    (SamplingOptions, "seed", "1"),
+    (SamplingOptions, "temperature", "0.5"),
+    (SamplingOptions, "temperature", True),
+    (SamplingOptions, "top_p", "1"),
+]
+
+
+@pytest.mark.parametrize(("model", "field", "value"), LAX_NUMBERS)
+def test_numbers_in_strings_and_booleans_are_refused(
+    model: type[BaseModel], field: str, value: object
+) -> None:
+    """pydantic's lax mode would read "5" as 5 and true as 1; the contract takes JSON
+    numbers only, from Python and from JSON alike."""
+    values = {"path": "m.gguf"} if model is ModelLoad else {}
+    values[field] = value  # type: ignore[assignment]
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(values)
+    assert _refused_fields(caught) == {field}
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate_json(json.dumps(values))
+    assert _refused_fields(caught) == {field}
+
+
+def test_json_integers_are_accepted_and_floats_take_integers() -> None:
+    load = ModelLoad.model_validate_json('{"path": "m.gguf", "n_ctx": 2048, "n_gpu_layers": -1}')
+    assert (load.n_ctx, load.n_gpu_layers) == (2048, -1)
+    sampling = SamplingOptions.model_validate_json(
+        '{"temperature": 1, "top_p": 1, "min_p": 0, "max_tokens": 5, "seed": 0}'
+    )
+    assert (sampling.temperature, sampling.top_p, sampling.min_p) == (1.0, 1.0, 0.0)
+    assert type(sampling.temperature) is float
+    assert (sampling.max_tokens, sampling.seed) == (5, 0)
+
+
+def test_settings_files_still_load_their_numbers(tmp_path: Path) -> None:
+    """The settings file is JSON the app wrote: its integers and floats load as they were."""
+    path = tmp_path / "settings.json"
+    saved = Settings(
+        load=LoadOptions(n_ctx=8192, n_gpu_layers=-1, n_threads=4),
+        sampling=SamplingOptions(temperature=1, top_k=20, max_tokens=256, seed=7),
+    )
+    save_settings(path, saved)
+    assert load_settings(path) == saved
+    # A value someone typed in quotes falls back to its default alone.
+    data = json.loads(path.read_text())
+    data["load"]["n_ctx"] = "8192"
+    path.write_text(json.dumps(data))
+    loaded = load_settings(path)
+    assert loaded.load == LoadOptions(n_gpu_layers=-1, n_threads=4)
+    assert loaded.sampling == saved.sampling
+
+
+KEY = "k"
+
+
+@pytest.fixture
+def api() -> Iterator[httpx.Client]:
+    """The engine's API around a real runtime with no model: enough for validation."""
+    runtime = EngineRuntime()
+    try:
+        with (
+            serving(runtime, ServerConfig(token=KEY, control_token=KEY)) as served,
+            httpx.Client(
+                base_url=served.base_url, headers={"Authorization": f"Bearer {KEY}"}
+            ) as client,
+        ):
+            yield client
+    finally:
+        runtime.close()
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [
+        ("/v1/chat/completions", {"messages": USER, "max_tokens": "5"}, "max_tokens"),
+        ("/v1/chat/completions", {"messages": USER, "max_tokens": True}, "max_tokens"),
+        ("/v1/chat/completions", {"messages": USER, "seed": 1.5}, "seed"),
+        ("/v1/chat/completions", {"messages": USER, "temperature": "0.2"}, "temperature"),
+        ("/v1/completions", {"prompt": "Hi", "top_k": "40"}, "top_k"),
+        ("/control/load", {"path": "m.gguf", "n_ctx": "4096"}, "n_ctx"),
+        ("/control/load", {"path": "m.gguf", "n_threads": True}, "n_threads"),
+    ],
+)
+def test_the_api_refuses_lax_numbers_with_a_400_naming_the_field(
+    api: httpx.Client, route: str, body: dict[str, Any], field: str
+) -> None:
+    response = api.post(route, json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_value" and error["param"] == field
+    assert error["message"] == f"{field}: Input should be a valid " + (
+        "number" if field == "temperature" else "integer"
+    )
+
+
+def test_the_api_takes_json_integers(api: httpx.Client) -> None:
+    """The same fields as JSON numbers pass validation: the engine (with no model) says so."""
+    response = api.post(
+        "/v1/chat/completions",
+        json={"messages": USER, "max_tokens": 5, "seed": 1, "temperature": 1, "top_k": 40},
+    )
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "model_not_loaded"
+
+
+def test_an_integer_may_be_written_as_an_integral_float() -> None:
+    """JSON Schema's "integer" includes 5.0 (clients and fuzzers write it); 5.5 stays refused."""
+    assert SamplingOptions.model_validate({"max_tokens": 5.0, "seed": 7.0}).max_tokens == 5
+    assert isinstance(SamplingOptions.model_validate({"seed": 7.0}).seed, int)
+    assert LoadOptions.model_validate({"n_ctx": 512.0}).n_ctx == 512
+    with pytest.raises(ValidationError):
+        SamplingOptions.model_validate({"top_k": 40.5})
+    with pytest.raises(ValidationError):
+        SamplingOptions.model_validate({"temperature": "0.5"})

@@ -48,6 +48,7 @@ from llmos_desktop.core.engine.process.protocol import (
     error_body,
 )
 from llmos_desktop.core.engine.process.runtime import (
+    ChatPrompt,
     EngineRuntime,
     EngineRuntimeError,
     GenerationResult,
@@ -78,6 +79,16 @@ def _timings(result: GenerationResult) -> dict[str, Any]:
         "prompt_tokens_per_s": result.prompt_tokens_per_s,
         "tokens_per_s": result.tokens_per_s,
         "cached_tokens": result.cached_tokens,
+    }
+
+
+def _llmos(result: GenerationResult, prompt: ChatPrompt) -> dict[str, Any]:
+    """Our extension on chat replies (protocol.LlmosInfo)."""
+    return {
+        "n_ctx": result.n_ctx,
+        "prompt_tokens": result.prompt_tokens,
+        "dropped_messages": prompt.dropped_messages,
+        "stopped_by": result.stopped_by,
     }
 
 
@@ -348,8 +359,9 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
             400: {
                 "model": ErrorResponse,
                 "description": _BODY_ERRORS[400]["description"]
-                + " Also a prompt the context cannot hold (`context_length_exceeded`) and "
-                "token ids outside the vocabulary (`invalid_prompt`).",
+                + " Also a prompt the context cannot hold (`context_length_exceeded`), and "
+                "a prompt that cannot be built (`invalid_prompt`): token ids outside the "
+                "vocabulary, `continue_final_message` without an assistant message last.",
             },
             409: {
                 "model": ErrorResponse,
@@ -376,21 +388,32 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
         envelope = _Envelope(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), model_id)
         job = Job(runtime, asyncio.get_running_loop(), config.stream_interval_s)
+
+        def prepare() -> ChatPrompt:
+            return runtime.chat_prompt(
+                messages,
+                truncate=body.truncates(),
+                continue_final=body.continue_final_message,
+                max_tokens=body.token_limit(),
+            )
+
         if not body.stream:
             async with _cancel_on_disconnect(request, job.cancel):
-                tokens, template_stops = await on_worker(runtime.chat_prompt, messages)
-                sampling = _sampling(body, template_stops)
-                result: GenerationResult = await on_worker(job.run, tokens, sampling, False)
+                prompt: ChatPrompt = await on_worker(prepare)
+                sampling = _sampling(body, prompt.stops)
+                result: GenerationResult = await on_worker(job.run, prompt.tokens, sampling, False)
             message = {"role": "assistant", "content": result.text}
             return envelope(
                 "chat.completion",
                 [_choice(message=message, finish_reason=_finish(result.finish_reason))],
                 usage=_usage(result),
                 timings=_timings(result),
+                llmos=_llmos(result, prompt),
             )
 
-        tokens, template_stops = await on_worker(runtime.chat_prompt, messages)
-        sampling = _sampling(body, template_stops)
+        prompt = await on_worker(prepare)
+        tokens = prompt.tokens
+        sampling = _sampling(body, prompt.stops)
 
         def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
             choice = _choice(delta=delta, finish_reason=finish)
@@ -405,9 +428,17 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
                     text, extra = value
                     yield chunk({"content": text}, **extra)
                 elif kind == "done":
-                    yield chunk({}, _finish(value.finish_reason), timings=_timings(value))
+                    # The extension rides on the last chunk before [DONE] (and on the
+                    # finishing one, for clients that stop reading there).
+                    info = _llmos(value, prompt)
+                    last = chunk(
+                        {}, _finish(value.finish_reason), timings=_timings(value), llmos=info
+                    )
+                    yield last
                     if body.include_usage():
-                        yield _dumps(envelope("chat.completion.chunk", [], usage=_usage(value)))
+                        yield _dumps(
+                            envelope("chat.completion.chunk", [], usage=_usage(value), llmos=info)
+                        )
                 else:
                     yield _dumps(value)
             yield "[DONE]"

@@ -180,6 +180,24 @@ def test_the_server_options_reach_the_engine_and_its_address_is_used(
     assert endpoint.base_url == f"http://127.0.0.1:{PORT}"  # a wildcard is reached on loopback
 
 
+def test_the_saved_state_folder_and_budget_reach_the_engine(
+    stand_ins: StandIns, tmp_path: Path
+) -> None:
+    options = ChildOptions(api_key="for-programs")
+    folder = tmp_path / "kv-states"
+    supervisor = stand_ins.supervisor(
+        SERVES, options=options, state_dir=folder, state_budget_mb=256
+    )
+    endpoint = supervisor.start()
+    received = ChildOptions.model_validate(stand_ins.children()[endpoint.pid]["options"])
+    assert (received.state_dir, received.state_budget_mb) == (str(folder), 256)
+    assert received.api_key == "for-programs", "the other options are kept"
+    # Without a folder, nothing is saved (the defaults).
+    assert (ChildOptions().state_dir, ChildOptions().state_budget_mb) == (None, 0)
+    with pytest.raises(ValueError):
+        stand_ins.supervisor(SERVES, state_dir=folder, state_budget_mb=1 << 30)
+
+
 def test_cache_bytes_are_passed_to_the_engine(stand_ins: StandIns) -> None:
     supervisor = stand_ins.supervisor(SERVES, cache_bytes=12345)
     endpoint = supervisor.start()

@@ -7,6 +7,8 @@ these tests are what a llama-cpp-python upgrade is checked with (see pyproject.t
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,3 +132,42 @@ def test_backend_info_names_a_backend() -> None:
     assert info["backend"] in {"CPU", "CUDA", "Metal", "Vulkan", "ROCm", "SYCL", "OpenCL"}
     assert isinstance(info["gpu_offload"], bool)
     assert info["llama_cpp_python"].startswith("0.")
+
+
+def _log_callback() -> int | None:
+    import ctypes
+
+    import llama_cpp
+
+    callback = llama_cpp.llama_log_callback()
+    data = ctypes.c_void_p()
+    llama_cpp.llama_log_get(ctypes.byref(callback), ctypes.byref(data))
+    return ctypes.cast(callback, ctypes.c_void_p).value
+
+
+@pytest.mark.model
+def test_probe_model_reads_the_vocabulary_tokenizes_and_puts_the_log_back(
+    loaded: tuple[Any, list[float], str, list[str]], model_path: Path
+) -> None:
+    """In this process only because the file is good; the engine runs it in its own."""
+    before = _log_callback()
+    out = io.StringIO()
+    assert llama_api.probe_model(str(model_path), out) == 0
+    assert out.getvalue().splitlines() == [llama_api.PROBE_STARTED, llama_api.PROBE_LOADED]
+    assert _log_callback() == before
+    out = io.StringIO()
+    assert llama_api.probe_model(str(model_path) + ".missing", out) == llama_api.PROBE_REFUSED
+    assert out.getvalue().splitlines() == [llama_api.PROBE_STARTED]
+    assert _log_callback() == before
+
+
+def test_llama_api_imports_no_pydantic() -> None:
+    """The probe process imports llama_api; the contract's pydantic is for type checks only."""
+    code = (
+        "import sys, llmos_desktop.core.engine.process.llama_api; "
+        "print(sorted(m for m in ('pydantic', 'fastapi', 'llama_cpp') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]", "nothing heavy until a function needs it"

@@ -230,3 +230,109 @@ def test_hunyuan_dense_may_name_one_expert(tmp_path: Path) -> None:
 def test_hostile_key_values_stay_on_one_line(tmp_path: Path) -> None:
     message = refused(tiny(tmp_path, {"llama.rope.scaling.type": "yarn\nOK: loaded\x1b[2J"}))
     assert "\\n" in message and "\x1b" not in message
+
+
+# --- the tokenizer and its vocabulary ----------------------------------------------------
+
+BYTE = int(gguf.TokenType.BYTE)
+NORMAL = int(gguf.TokenType.NORMAL)
+CONTROL = int(gguf.TokenType.CONTROL)
+INT32 = int(gguf.GGUFValueType.INT32)
+WITH_BYTES = ("<unk>", "<s>", "</s>", "▁hello", "<0x0A>", "<0x20>")
+BYTE_TYPES = [2, CONTROL, CONTROL, NORMAL, BYTE, BYTE]
+
+
+def vocabulary(
+    tmp_path: Path,
+    tokens: tuple[str, ...],
+    *,
+    tokenizer: str = "llama",
+    types: list[int] | None = None,
+) -> Path:
+    extra: dict[str, object] = {"tokenizer.ggml.model": tokenizer}
+    if types is not None:
+        extra["tokenizer.ggml.token_type"] = gguf.GGUFValue(
+            types, gguf.GGUFValueType.ARRAY, gguf.GGUFValueType(INT32)
+        )
+    return write_gguf(tmp_path / "words.gguf", vocab=tokens, extra_kv=extra)
+
+
+@pytest.mark.parametrize("tokenizer", ["bert", "rwkv"])
+def test_byte_tokens_under_a_tokenizer_without_them_are_damage(
+    tmp_path: Path, tokenizer: str
+) -> None:
+    # With the bundled llama.cpp: bert aborts while loading (token_to_byte), rwkv hangs
+    # at the first tokenize (tests/helpers/hostile_models.py has both on the real model).
+    path = vocabulary(tmp_path, WITH_BYTES, tokenizer=tokenizer, types=BYTE_TYPES)
+    assert refused(path) == (
+        f"the file says its tokenizer is '{tokenizer}', but its vocabulary has byte tokens "
+        "(such as <0x0A>), which that tokenizer never has"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tokenizer", "types"),
+    [
+        ("llama", BYTE_TYPES),  # SentencePiece: byte tokens are its own
+        ("bert", [2, CONTROL, CONTROL, NORMAL, NORMAL, NORMAL]),  # text like <0x0A>, no bytes
+        ("rwkv", [NORMAL] * 6),
+        ("bert", None),  # no token types at all
+    ],
+)
+def test_tokenizers_with_their_own_kind_of_vocabulary_pass(
+    tmp_path: Path, tokenizer: str, types: list[int] | None
+) -> None:
+    check(vocabulary(tmp_path, WITH_BYTES, tokenizer=tokenizer, types=types))
+
+
+@pytest.mark.parametrize(
+    ("tokens", "count"),
+    [
+        (("", "", "", "", ""), "5 tokens"),  # BOS and EOS (ids 1 and 2) empty too
+        (("", ""), "2 tokens"),  # no BOS or EOS ids at all
+    ],
+)
+def test_a_vocabulary_of_empty_tokens_is_damage(
+    tmp_path: Path, tokens: tuple[str, ...], count: str
+) -> None:
+    # llama.cpp loads it and aborts at the first text it tokenizes: nothing matches, and
+    # there is no byte token to fall back on.
+    assert refused(vocabulary(tmp_path, tokens)) == f"all {count} of its vocabulary are empty"
+
+
+def test_a_vocabulary_with_one_real_token_is_left_to_the_engine(tmp_path: Path) -> None:
+    # llama.cpp aborts on this one too, at the first tokenize; the check's rule is exact,
+    # and the engine's probe (tests/unit/core/engine/process/test_probe.py) catches it.
+    check(vocabulary(tmp_path, ("<unk>", "", "", "", "")))
+
+
+@pytest.mark.parametrize("tokenizer", ["no_vocab", "none"])
+def test_a_model_without_a_vocabulary_cannot_read_text(tmp_path: Path, tokenizer: str) -> None:
+    # llama.cpp loads it, then asserts (GGML_ASSERT) at the first text it tokenizes.
+    path = vocabulary(tmp_path, WITH_BYTES, tokenizer=tokenizer)
+    message = expect_model_file_error(check, path, "unsupported_architecture")
+    assert message == (
+        f"{path.name} has no vocabulary (its tokenizer is '{tokenizer}'), "
+        "so it cannot read or write text"
+    )
+
+
+def test_real_vocabularies_are_not_read_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second walk runs only when BOS or EOS is empty or unknown, or the tokenizer
+    has no byte tokens: a plain model costs the check nothing more."""
+    from llmos_desktop.core.models.gguf import hparams
+
+    walks: list[Path] = []
+    real_walk = hparams._read_vocabulary
+
+    def counted(path: Path, *, want_types: bool, n_tokens: int) -> object:
+        walks.append(path)
+        return real_walk(path, want_types=want_types, n_tokens=n_tokens)
+
+    monkeypatch.setattr(hparams, "_read_vocabulary", counted)
+    check(vocabulary(tmp_path, WITH_BYTES, types=BYTE_TYPES))
+    assert walks == []
+    check(vocabulary(tmp_path, WITH_BYTES, tokenizer="bert", types=[NORMAL] * 6))
+    assert len(walks) == 1

@@ -22,7 +22,7 @@ import uvicorn
 
 from llmos_desktop.core.engine.contract import SamplingOptions
 from llmos_desktop.core.engine.process.child import bind_socket
-from llmos_desktop.core.engine.process.runtime import EngineRuntime, GenerationResult
+from llmos_desktop.core.engine.process.runtime import ChatPrompt, EngineRuntime, GenerationResult
 from llmos_desktop.core.engine.process.server.app import create_app
 from llmos_desktop.core.engine.process.server.config import ServerConfig
 from llmos_desktop.core.engine.process.server.guard import uvicorn_settings
@@ -85,8 +85,8 @@ class StubRuntime:
     done: threading.Event = field(default_factory=threading.Event)
     closed: threading.Event = field(default_factory=threading.Event)
 
-    def chat_prompt(self, messages: list[dict[str, Any]]) -> tuple[list[int], tuple[str, ...]]:
-        return [1, 2, 3], ()
+    def chat_prompt(self, messages: list[dict[str, Any]], **_options: Any) -> ChatPrompt:
+        return ChatPrompt([1, 2, 3], ())
 
     def text_prompt(self, prompt: str | list[int]) -> list[int]:
         return [1, 2, 3]

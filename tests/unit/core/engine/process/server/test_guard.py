@@ -352,3 +352,22 @@ def test_an_open_server_documents_no_key(runtime: EngineRuntime) -> None:
 def test_the_document_needs_a_loopback_host_like_everything_else(runtime: EngineRuntime) -> None:
     response = _client(runtime).get("/openapi.json", headers={"Host": "evil.example"})
     assert response.status_code == 403
+
+
+def test_the_chat_extensions_are_documented(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    request = schemas["ChatCompletionRequest"]["properties"]
+    assert request["truncate"]["enum"] == ["none", "oldest"]
+    assert request["truncate"]["default"] == "none"
+    assert request["continue_final_message"] == {
+        **request["continue_final_message"],
+        "type": "boolean",
+        "default": False,
+    }
+    reply = schemas["ChatCompletion"]
+    assert "llmos" in reply["required"]
+    info = schemas["LlmosInfo"]
+    assert set(info["required"]) == {"n_ctx", "prompt_tokens", "dropped_messages", "stopped_by"}
+    assert info["properties"]["stopped_by"]["enum"] == ["stop", "max_tokens", "context"]
+    refusals = _responses(document, "/v1/chat/completions", "post")["400"]["description"]
+    assert "continue_final_message" in refusals and "invalid_prompt" in refusals
