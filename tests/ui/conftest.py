@@ -22,7 +22,7 @@ import psutil
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
 from llmos_desktop.app import build_window, close_window
@@ -100,6 +100,58 @@ def engine_children() -> list[psutil.Process]:
         except psutil.Error:
             continue
     return found
+
+
+@pytest.fixture
+def platform_theme(qapp: QApplication) -> Iterator[None]:
+    """Gives the application its platform style and palette back after the test, for a
+    test that changes the theme (the palette is the application's, not the window's)."""
+    style = qapp.style().name()
+    yield
+    from PySide6.QtGui import QPalette
+
+    if qapp.style().name() != style:
+        qapp.setStyle(style)
+    qapp.setPalette(QPalette())
+
+
+def focus_chain(start: QWidget, limit: int = 200) -> list[QWidget]:
+    """The widgets Tab visits from ``start`` until it comes back, as a user presses Tab.
+
+    ``start``'s window must be active (offscreen: activateWindow, then wait for it).
+    """
+    start.setFocus(Qt.FocusReason.TabFocusReason)
+    QTest.qWait(5)
+    first = QApplication.focusWidget()
+    assert first is not None, "nothing has the keyboard focus"
+    chain = [first]
+    for _ in range(limit):
+        current = QApplication.focusWidget()
+        assert current is not None
+        QTest.keyClick(current, Qt.Key.Key_Tab)
+        following = QApplication.focusWidget()
+        assert following is not None
+        if following is first:
+            return chain
+        assert following not in chain, f"Tab is stuck in a loop at {following!r}"
+        chain.append(following)
+    raise AssertionError(f"Tab did not come back to {first!r} in {limit} presses")
+
+
+def spoken_name(widget: QWidget) -> str:
+    """What a screen reader calls ``widget``: its accessible name, else the text of a
+    visible label whose buddy it is, else a button's own text (Qt's accessibility reads
+    those two as the name too)."""
+    if widget.accessibleName():
+        return widget.accessibleName()
+    if isinstance(widget, QAbstractButton) and widget.text().replace("&", "").strip():
+        return widget.text().replace("&", "")
+    window = widget.window()
+    labels: list[QLabel] = list(window.findChildren(QLabel))
+    for label in labels:
+        if label.buddy() is widget and label.isVisible() and label.text():
+            return str(label.text()).replace("&", "")
+    return ""
 
 
 @pytest.fixture

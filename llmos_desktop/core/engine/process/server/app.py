@@ -55,7 +55,7 @@ from llmos_desktop.core.engine.process.runtime import (
 )
 from llmos_desktop.core.engine.process.server.config import ServerConfig
 from llmos_desktop.core.engine.process.server.guard import ASGIApp, GuardMiddleware
-from llmos_desktop.core.engine.process.server.streaming import Job, drain, token_counts
+from llmos_desktop.core.engine.process.server.streaming import Job, drain, finish, token_counts
 
 
 def _error_response(status: int, message: str, type_: str, code: ErrorKind) -> JSONResponse:
@@ -401,7 +401,7 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
             async with _cancel_on_disconnect(request, job.cancel):
                 prompt: ChatPrompt = await on_worker(prepare)
                 sampling = _sampling(body, prompt.stops)
-                result: GenerationResult = await on_worker(job.run, prompt.tokens, sampling, False)
+                result = await finish(job, prompt.tokens, sampling, on_worker)
             message = {"role": "assistant", "content": result.text}
             return envelope(
                 "chat.completion",
@@ -465,7 +465,7 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
         if not body.stream:
             async with _cancel_on_disconnect(request, job.cancel):
                 tokens = await on_worker(prepare)
-                result: GenerationResult = await on_worker(job.run, tokens, sampling, False)
+                result = await finish(job, tokens, sampling, on_worker)
             return envelope(
                 "text_completion",
                 [_choice(text=prefix + result.text, finish_reason=_finish(result.finish_reason))],

@@ -11,7 +11,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from llmos_desktop.core.engine.contract import ErrorKind, SamplingOptions
 from llmos_desktop.core.engine.process.protocol import error_body
@@ -79,6 +79,36 @@ class Job:
         # After the reply is out, so the client does not wait for the copy.
         self.runtime.save_to_cache()
         return result
+
+
+async def finish(
+    job: Job,
+    tokens: list[int],
+    sampling: SamplingOptions,
+    on_worker: Callable[..., Awaitable[Any]],
+) -> GenerationResult:
+    """A generation that is not streamed: its result as soon as Job.run hands it over.
+
+    Job.run then saves the KV state on the worker (the next request waits for that, the
+    client that asked does not).
+    """
+    future = asyncio.ensure_future(on_worker(job.run, tokens, sampling, False))
+    future.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+    getter = asyncio.ensure_future(job.queue.get())
+    try:
+        while True:
+            await asyncio.wait({future, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                kind, value = getter.result()
+                if kind == "done":
+                    return cast(GenerationResult, value)
+                if kind == "error":
+                    raise value
+                getter = asyncio.ensure_future(job.queue.get())  # "text": not streamed
+            else:
+                return cast(GenerationResult, future.result())  # failed before handing over
+    finally:
+        getter.cancel()
 
 
 async def drain(

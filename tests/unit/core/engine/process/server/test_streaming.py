@@ -76,3 +76,40 @@ def test_slow_tokens_each_go_out_at_once() -> None:
 def test_interval_zero_sends_every_token() -> None:
     chunks, _ = _run_job(_TimedRuntime(n_tokens=10, gap=0.0), interval=0.0)
     assert len(chunks) == 10
+
+
+class _SlowSaveRuntime(_TimedRuntime):
+    """Saving the KV state takes a second (a big model's state is hundreds of MB)."""
+
+    def save_to_cache(self) -> None:
+        time.sleep(1.0)
+        self.saved = True
+
+
+def test_a_non_streamed_reply_does_not_wait_for_the_state_save() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from llmos_desktop.core.engine.process.server.streaming import finish
+
+    runtime = _SlowSaveRuntime(n_tokens=3, gap=0.001)
+    worker = ThreadPoolExecutor(max_workers=1)
+
+    async def main() -> tuple[GenerationResult, float, bool]:
+        loop = asyncio.get_running_loop()
+        job = Job(runtime, loop, 0.05)  # type: ignore[arg-type]
+
+        def on_worker(fn: Any, *args: Any) -> Any:
+            return loop.run_in_executor(worker, fn, *args)
+
+        start = time.monotonic()
+        result = await finish(job, [1, 2, 3], SamplingOptions(), on_worker)
+        return result, time.monotonic() - start, runtime.saved
+
+    try:
+        result, elapsed, saved_when_answered = asyncio.run(main())
+    finally:
+        worker.shutdown(wait=True)  # the save still runs to its end on the worker
+    assert result.completion_tokens == 3
+    assert elapsed < 0.8, elapsed
+    assert not saved_when_answered
+    assert runtime.saved
