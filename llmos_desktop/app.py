@@ -2,6 +2,9 @@
 
 Nothing heavy is imported here (no llama_cpp, fastapi, huggingface_hub, numpy, gguf):
 the engine process starts lazily on the first model load, so the window paints fast.
+The settings are read before the QApplication's widgets exist, so the translators
+(ui/i18n.py) are installed first and every widget is made in its language; the window
+applies the theme before it builds its pages (ui/theme.py).
 """
 
 from __future__ import annotations
@@ -55,9 +58,21 @@ def asyncgen_hooks(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
         sys.set_asyncgen_hooks(*old)
 
 
+KV_STATES_FOLDER = "kv-states"
+"""Under the cache folder: saved conversation states, rebuilt from the chats if lost."""
+
+
 def build_engine(paths: AppPaths, settings: Settings) -> Engine:
+    """The engine service for the window: not started until the first model load.
+
+    The RAM prompt cache and the disk budget for saved conversation states come from
+    the settings (read once: a change in Settings applies at the next start).
+    """
     supervisor = EngineSupervisor(
-        log_path=paths.engine_log, cache_bytes=settings.prompt_cache_mb * 1024 * 1024
+        log_path=paths.engine_log,
+        cache_bytes=settings.prompt_cache_mb * 1024 * 1024,
+        state_dir=paths.cache / KV_STATES_FOLDER,
+        state_budget_mb=settings.kv_state_disk_mb,
     )
     return Engine(supervisor)
 
@@ -135,20 +150,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from llmos_desktop import __version__
     from llmos_desktop.logs import setup_logging
+    from llmos_desktop.ui.i18n import choose_language, install_translators
     from llmos_desktop.ui.qt_log import install_qt_message_handler
 
-    log_file = setup_logging(app_paths().logs)
+    paths = app_paths().ensure()
+    log_file = setup_logging(paths.logs)
     install_qt_message_handler()  # before the QApplication, so its start-up messages count
-    _app, loop = create_application([program, *qt_args])
+    settings = load_settings(paths.settings_file)
+    app, loop = create_application([program, *qt_args])
+    # Before any widget is built: widgets translate their texts when they are made.
+    language = choose_language(settings.language)
+    install_translators(app, language)
     logging.getLogger("llmos_desktop.app").info(
-        "LLMOS Desktop %s starting: Python %s, Qt %s on %s, log %s",
+        "LLMOS Desktop %s starting: Python %s, Qt %s on %s, language %s, log %s",
         __version__,
         platform.python_version(),
         qVersion(),
         QApplication.platformName(),
+        language,
         log_file,
     )
-    window = build_window()
+    window = build_window(paths=paths, settings=settings)
     closed = asyncio.Event()
     window.closed.connect(closed.set)
 

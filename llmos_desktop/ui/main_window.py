@@ -1,32 +1,54 @@
 """The main window: navigation on the left, one page at a time, engine state below.
 
-Pages receive their services in constructors. Chat works now; Models and Store are
-placeholders that later issues replace with ui/models/ and ui/store/ pages.
+Pages receive their services in constructors. Chat and Settings work; Models and Store
+are placeholders that later issues replace with ui/models/ and ui/store/ pages. Every
+page is one click, one arrow key in the navigation list, or Ctrl+1..4 away (the *Go*
+menu lists them).
+
+The window keeps what should survive a restart in Settings: its geometry (size,
+position, maximized; saved when it closes) and the chat that was open
+(``remember_open_chat``). Settings are written by one SettingsWriter, off the GUI thread.
+
+The status bar is driven by state (ui/status_bar.py): the chat page says what the
+engine does (``engine_state_changed``), what it loaded (``model_loaded``: backend,
+context, memory) and how fast the last reply was (``reply_finished``); the window only
+forwards that to the bar.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QMainWindow,
+    QMenu,
     QStackedWidget,
     QWidget,
 )
 
+from llmos_desktop.core.chat.options import ChatOptions
 from llmos_desktop.core.chat.session import ReplyEnded
 from llmos_desktop.core.engine.control.service import Engine
 from llmos_desktop.core.engine.errors import EngineFailure
 from llmos_desktop.core.paths import AppPaths
-from llmos_desktop.core.settings import Settings
+from llmos_desktop.core.settings import Settings, SettingsWriter
 from llmos_desktop.ui.chat_page import ChatPage
+from llmos_desktop.ui.status_bar import EngineState, EngineStatusBar
+from llmos_desktop.ui.theme import ThemeManager
 from llmos_desktop.ui.widgets.placeholder import PlaceholderPage
+
+if TYPE_CHECKING:
+    from llmos_desktop.ui.settings_page import SettingsPage
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = QSize(1000, 700)
 
@@ -36,6 +58,9 @@ class MainWindow(QMainWindow):
     # GUI thread, so no widget is touched from that thread.
     engine_exited = Signal(object)
     closed = Signal()
+    open_chat_changed = Signal(object)  # str | None: the chat reopened at the next start
+
+    CHAT_PAGE, MODELS_PAGE, STORE_PAGE, SETTINGS_PAGE = range(4)
 
     def __init__(
         self,
@@ -49,11 +74,32 @@ class MainWindow(QMainWindow):
         self.engine = engine
         self.settings = settings
         self.paths = paths
+        self.settings_writer = SettingsWriter(paths.settings_file)
+        app = QApplication.instance()
+        assert isinstance(app, QApplication)
+        # Before any child widget exists: each is then polished once, in the right colours.
+        self.theme = ThemeManager(app, self)
+        self.theme.apply(settings.theme)
         self.setWindowTitle(self.tr("LLMOS Desktop"))
-        self.resize(DEFAULT_SIZE)
         self.setMinimumSize(QSize(640, 420))
 
-        self.chat_page = ChatPage(engine=engine, settings=settings, paths=paths, parent=self)
+        # The navigation first: it then comes first in the Tab order too.
+        self.navigation = QListWidget(self)
+        self.navigation.setObjectName("navigation")
+        self.navigation.setAccessibleName(self.tr("Sections"))
+        self.navigation.setFixedWidth(150)
+        self.navigation.setSpacing(2)
+        self.navigation.setFrameShape(QListWidget.Shape.NoFrame)
+        self.pages = QStackedWidget(self)
+        self.pages.setObjectName("pages")
+
+        self.chat_page = ChatPage(
+            engine=engine,
+            settings=settings,
+            paths=paths,
+            settings_writer=self.settings_writer,
+            parent=self,
+        )
         self.models_page = PlaceholderPage(
             self.tr("Models"),
             self.tr(
@@ -67,24 +113,38 @@ class MainWindow(QMainWindow):
             self.tr("Install small LLM apps from a catalogue — coming soon."),
             self,
         )
-
-        self.navigation = QListWidget(self)
-        self.navigation.setObjectName("navigation")
-        self.navigation.setFixedWidth(150)
-        self.navigation.setSpacing(2)
-        self.navigation.setFrameShape(QListWidget.Shape.NoFrame)
-        self.pages = QStackedWidget(self)
-        for label, page in (
-            (self.tr("Chat"), self.chat_page),
-            (self.tr("Models"), self.models_page),
-            (self.tr("Store"), self.store_page),
+        # The Settings page is built when first shown: it is not needed to start, and its
+        # many spin boxes cost a few tens of milliseconds.
+        self._settings_page: SettingsPage | None = None
+        self._settings_slot = QWidget(self)
+        self.page_actions: list[QAction] = []
+        go_menu = self.menuBar().addMenu(self.tr("&Go"))
+        for number, (label, page) in enumerate(
+            (
+                (self.tr("Chat"), self.chat_page),
+                (self.tr("Models"), self.models_page),
+                (self.tr("Store"), self.store_page),
+                (self.tr("Settings"), self._settings_slot),
+            ),
+            start=1,
         ):
             self.navigation.addItem(label)
             self.pages.addWidget(page)
+            action = QAction(label, self)
+            action.setShortcut(QKeySequence(f"Ctrl+{number}"))
+            action.triggered.connect(lambda _checked=False, row=number - 1: self.show_page(row))
+            go_menu.addAction(action)
+            self.page_actions.append(action)
+        # The platform's Preferences key too (Ctrl+, on macOS), where it has one.
+        preferences = QKeySequence(QKeySequence.StandardKey.Preferences)
+        if not preferences.isEmpty():
+            self.page_actions[self.SETTINGS_PAGE].setShortcuts(
+                [QKeySequence("Ctrl+4"), preferences]
+            )
         for row in range(self.navigation.count()):
             self.navigation.item(row).setSizeHint(QSize(0, 32))
         self.navigation.currentRowChanged.connect(self._on_navigation_current_row_changed)
-        self.navigation.setCurrentRow(0)
+        self.navigation.setCurrentRow(self.CHAT_PAGE)
 
         central = QWidget(self)
         layout = QHBoxLayout(central)
@@ -101,52 +161,148 @@ class MainWindow(QMainWindow):
             " { background: palette(highlight); color: palette(highlighted-text); }"
         )
 
-        self.engine_label = QLabel(self.tr("Engine: not started"), self)
-        self.engine_label.setObjectName("engineStatus")
-        self.engine_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.speed_label = QLabel(self)
-        self.speed_label.setObjectName("speedStatus")
-        self.speed_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.engine_label.setContentsMargins(8, 0, 0, 0)
-        self.speed_label.setContentsMargins(0, 0, 8, 0)
-        self.statusBar().addWidget(self.engine_label, 1)
-        self.statusBar().addPermanentWidget(self.speed_label)
+        self.status_bar = EngineStatusBar(engine_pid=lambda: self.engine.pid, parent=self)
+        self.setStatusBar(self.status_bar)
 
-        quit_action = QAction(self.tr("Quit"), self)
+        quit_action = QAction(self.tr("&Quit"), self)
         quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
         self.addAction(quit_action)
-        self.about_action = QAction(self.tr("About LLMOS Desktop…"), self)
+        self.menuBar().insertMenu(go_menu.menuAction(), self._file_menu(quit_action))
+        self.about_action = QAction(self.tr("&About LLMOS Desktop…"), self)
         self.about_action.triggered.connect(self._on_about_action_triggered)
-        help_menu = self.menuBar().addMenu(self.tr("Help"))
+        help_menu = self.menuBar().addMenu(self.tr("&Help"))
         help_menu.addAction(self.about_action)
         self._about_task: asyncio.Future[None] | None = None
 
         self.chat_page.engine_state_changed.connect(self._on_chat_page_engine_state_changed)
+        self.chat_page.model_loaded.connect(self._on_chat_page_model_loaded)
         self.chat_page.reply_finished.connect(self._on_chat_page_reply_finished)
+        self.chat_page.chat_opened.connect(self._on_chat_page_chat_opened)
         self.engine_exited.connect(self._on_engine_exited)
         self._unsubscribe_exit = engine.subscribe_exit(self.engine_exited.emit)
+        self._restore_geometry()
+
+    def _file_menu(self, quit_action: QAction) -> QMenu:
+        menu = QMenu(self.tr("&File"), self)
+        menu.addAction(quit_action)
+        return menu
+
+    # --- public API ---------------------------------------------------------------------
+
+    def show_page(self, row: int) -> None:
+        """Show page ``row`` (CHAT_PAGE, MODELS_PAGE, STORE_PAGE, SETTINGS_PAGE)."""
+        self.navigation.setCurrentRow(row)
+
+    @property
+    def settings_page(self) -> SettingsPage:
+        """The Settings page, built on first use."""
+        if self._settings_page is None:
+            from llmos_desktop.ui.settings_page import SettingsPage
+
+            page = SettingsPage(
+                settings=self.settings, paths=self.paths, writer=self.settings_writer, parent=self
+            )
+            page.settings_changed.connect(self._on_settings_page_settings_changed)
+            showing = self.pages.currentWidget() is self._settings_slot
+            self.pages.insertWidget(self.SETTINGS_PAGE, page)
+            self.pages.removeWidget(self._settings_slot)
+            self._settings_slot.deleteLater()
+            if showing:
+                self.pages.setCurrentWidget(page)
+            self._settings_page = page
+        return self._settings_page
+
+    @property
+    def engine_label(self) -> QLabel:
+        """The status bar's state line (the name the chat page's tests use)."""
+        return self.status_bar.state_label
+
+    @property
+    def speed_label(self) -> QLabel:
+        """The status bar's last-reply speed."""
+        return self.status_bar.speed_label
+
+    @property
+    def last_open_chat_id(self) -> str | None:
+        """The chat that was open when the app last closed (the chat page reopens it)."""
+        return self.settings.last_chat_id
+
+    def remember_open_chat(self, chat_id: str | None) -> None:
+        """The chat page opened ``chat_id`` (None: none): reopen it at the next start."""
+        if chat_id == self.settings.last_chat_id:
+            return
+        self.settings.last_chat_id = chat_id
+        self.open_chat_changed.emit(chat_id)
+        self._save_settings()
 
     async def shutdown(self) -> None:
-        """Stop the pages' work; the caller then closes the engine."""
+        """Stop the pages' work and write the settings; the caller then closes the engine."""
         self._unsubscribe_exit()
+        self.status_bar.stop()
+        self.theme.detach()
+        if self.isVisible():
+            self._remember_geometry()
         await self.chat_page.shutdown()
+        if self._settings_page is not None:
+            await self._settings_page.flush()
+        try:
+            await asyncio.wrap_future(self.settings_writer.save(self.settings))
+        except OSError as exc:
+            log.warning("settings could not be saved at close: %s", exc)
+        await asyncio.get_running_loop().run_in_executor(None, self.settings_writer.close)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._remember_geometry()  # while the window is still shown where the user left it
         event.accept()
         self.closed.emit()
+
+    # --- geometry -----------------------------------------------------------------------
+
+    def _restore_geometry(self) -> None:
+        saved = self.settings.window_geometry_bytes()
+        # restoreGeometry refuses data that is not a saved geometry, and moves a window
+        # whose screen is gone onto one that is there.
+        if not saved or not self.restoreGeometry(QByteArray(saved)):
+            self.resize(DEFAULT_SIZE)
+
+    def _remember_geometry(self) -> None:
+        self.settings.remember_window_geometry(bytes(self.saveGeometry().data()))
+
+    def _save_settings(self) -> None:
+        future = self.settings_writer.save(self.settings)
+        future.add_done_callback(_log_failed_write)
 
     # --- slots --------------------------------------------------------------------------
 
     def _on_navigation_current_row_changed(self, row: int) -> None:
+        if row == self.SETTINGS_PAGE:
+            self.settings_page  # noqa: B018  # built here, on first use
         if row >= 0:
             self.pages.setCurrentIndex(row)
 
-    def _on_chat_page_engine_state_changed(self, text: str) -> None:
-        self.engine_label.setText(text)
+    def _on_settings_page_settings_changed(self, name: str) -> None:
+        if name == "theme":
+            self.theme.apply(self.settings.theme)
+        elif name == "enter_sends":
+            self.chat_page.set_enter_sends(self.settings.enter_sends)
+        elif name == "sampling":
+            # New chats start from the new defaults; a chat keeps its own settings.
+            self.chat_page.set_default_sampling(ChatOptions.from_settings(self.settings))
+
+    def _on_chat_page_engine_state_changed(
+        self, state: EngineState, model: str | None, progress: float | None
+    ) -> None:
+        self.status_bar.set_state(state, model=model, progress=progress)
+
+    def _on_chat_page_model_loaded(self, status: dict[str, Any]) -> None:
+        self.status_bar.show_engine_status(status)
 
     def _on_chat_page_reply_finished(self, ended: ReplyEnded) -> None:
-        self.speed_label.setText(self._speed_text(ended.result.timings))
+        self.status_bar.show_reply_timings(ended.result.timings)
+
+    def _on_chat_page_chat_opened(self, chat_id: str | None) -> None:
+        self.remember_open_chat(chat_id)
 
     def _on_about_action_triggered(self) -> None:
         if self._about_task is None or self._about_task.done():
@@ -169,12 +325,9 @@ class MainWindow(QMainWindow):
     def _on_engine_exited(self, failure: EngineFailure) -> None:
         self.chat_page.show_engine_failure(failure)
 
-    def _speed_text(self, timings: dict[str, Any]) -> str:
-        speed = timings.get("tokens_per_s")
-        if not isinstance(speed, int | float):
-            return ""
-        text = self.tr("{speed:.1f} tokens/s").format(speed=speed)
-        ttft = timings.get("ttft_s")
-        if isinstance(ttft, int | float):
-            text += " · " + self.tr("first token {ttft:.2f} s").format(ttft=ttft)
-        return text
+
+def _log_failed_write(future: Any) -> None:
+    """A background write's error, in the log (runs on the writer's thread: no Qt here)."""
+    exc = future.exception()
+    if exc is not None:
+        log.warning("settings could not be saved: %s", exc)

@@ -1,0 +1,717 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN" sourcelanguage="en">
+<context>
+    <name>AboutDialog</name>
+    <message>
+        <source>About LLMOS Desktop</source>
+        <translation>关于 LLMOS Desktop</translation>
+    </message>
+    <message>
+        <source>LLMOS Desktop {version}</source>
+        <translation>LLMOS Desktop {version}</translation>
+    </message>
+    <message>
+        <source>Engine backend: {backend}</source>
+        <translation>引擎后端：{backend}</translation>
+    </message>
+    <message>
+        <source>Local large language models in one window, with an OpenAI-compatible API.</source>
+        <translation>在一个窗口中使用本地大语言模型，并提供兼容 OpenAI 的 API。</translation>
+    </message>
+    <message>
+        <source>Logs: {folder}</source>
+        <translation>日志：{folder}</translation>
+    </message>
+    <message>
+        <source>Open Log Folder</source>
+        <translation>打开日志文件夹</translation>
+    </message>
+    <message>
+        <source>Licences</source>
+        <translation>许可证</translation>
+    </message>
+</context>
+<context>
+    <name>ChatPage</name>
+    <message>
+        <source>&amp;Model:</source>
+        <translation>模型(&amp;M)：</translation>
+    </message>
+    <message>
+        <source>No model yet — open a GGUF file</source>
+        <translation>尚无模型——请打开 GGUF 文件</translation>
+    </message>
+    <message>
+        <source>&amp;Open GGUF…</source>
+        <translation>打开 GGUF(&amp;O)…</translation>
+    </message>
+    <message>
+        <source>&amp;Load</source>
+        <translation>加载(&amp;L)</translation>
+    </message>
+    <message>
+        <source>&amp;New chat</source>
+        <translation>新对话(&amp;N)</translation>
+    </message>
+    <message>
+        <source>Clear the conversation (the model stays loaded)</source>
+        <translation>清空对话（模型保持加载）</translation>
+    </message>
+    <message>
+        <source>Load a model, then type a message below. Replies appear here as they are written.</source>
+        <translation>先加载模型，然后在下方输入消息。回复会在生成的同时显示在这里。</translation>
+    </message>
+    <message>
+        <source>Type a message — Enter sends, Shift+Enter starts a new line</source>
+        <translation>输入消息——Enter 发送，Shift+Enter 换行</translation>
+    </message>
+    <message>
+        <source>Send</source>
+        <translation>发送</translation>
+    </message>
+    <message>
+        <source>Stop</source>
+        <translation>停止</translation>
+    </message>
+    <message>
+        <source>Stop the reply (what was written so far is kept)</source>
+        <translation>停止回复（保留已生成的内容）</translation>
+    </message>
+    <message>
+        <source>It restarts with your next message.</source>
+        <translation>发送下一条消息时会自动重启。</translation>
+    </message>
+    <message>
+        <source>Engine stopped</source>
+        <translation>引擎已停止</translation>
+    </message>
+    <message>
+        <source>Open a GGUF model</source>
+        <translation>打开 GGUF 模型</translation>
+    </message>
+    <message>
+        <source>GGUF models (*.gguf)</source>
+        <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+    <message>
+        <source>All files (*)</source>
+        <translation>所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Choose a model first, or open a GGUF file.</source>
+        <translation>请先选择模型，或打开一个 GGUF 文件。</translation>
+    </message>
+    <message>
+        <source>Restarting the engine: {stage}</source>
+        <translation>正在重启引擎：{stage}</translation>
+    </message>
+    <message>
+        <source>Preparing…</source>
+        <translation>正在准备…</translation>
+    </message>
+    <message>
+        <source>Checking the starter model (first time only)…</source>
+        <translation>正在检查入门模型（仅首次）…</translation>
+    </message>
+    <message>
+        <source>This installation has no starter model.</source>
+        <translation>此安装不包含入门模型。</translation>
+    </message>
+    <message>
+        <source>Loading {name}…</source>
+        <translation>正在加载 {name}…</translation>
+    </message>
+    <message>
+        <source>Checking the model file…</source>
+        <translation>正在检查模型文件…</translation>
+    </message>
+    <message>
+        <source>Starting the engine…</source>
+        <translation>正在启动引擎…</translation>
+    </message>
+    <message>
+        <source>The model could not be loaded: {reason}</source>
+        <translation>无法加载模型：{reason}</translation>
+    </message>
+    <message>
+        <source>Loading cancelled</source>
+        <translation>已取消加载</translation>
+    </message>
+    <message>
+        <source>Unexpected error while loading: {error}</source>
+        <translation>加载时发生意外错误：{error}</translation>
+    </message>
+    <message>
+        <source>Loaded</source>
+        <translation>已加载</translation>
+    </message>
+    <message>
+        <source>The model is loaded, but settings could not be saved: {error}</source>
+        <translation>模型已加载，但无法保存设置：{error}</translation>
+    </message>
+    <message>
+        <source>Not loaded</source>
+        <translation>未加载</translation>
+    </message>
+    <message>
+        <source>No model loaded</source>
+        <translation>未加载模型</translation>
+    </message>
+    <message>
+        <source>You</source>
+        <translation>你</translation>
+    </message>
+    <message>
+        <source>Restarting the engine…</source>
+        <translation>正在重启引擎…</translation>
+    </message>
+    <message>
+        <source>Engine restarted</source>
+        <translation>引擎已重启</translation>
+    </message>
+    <message>
+        <source>Send again to restart it.</source>
+        <translation>再次发送即可重启引擎。</translation>
+    </message>
+    <message>
+        <source>Unexpected error: {error}</source>
+        <translation>意外错误：{error}</translation>
+    </message>
+    <message>
+        <source>[stopped]</source>
+        <translation>[已停止]</translation>
+    </message>
+    <message>
+        <source>[no reply]</source>
+        <translation>[无回复]</translation>
+    </message>
+    <message>
+        <source>[empty reply]</source>
+        <translation>[空回复]</translation>
+    </message>
+    <message>
+        <source>Assistant</source>
+        <translation>助手</translation>
+    </message>
+    <message>
+        <source>model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Ready: {model} ({backend})</source>
+        <translation>就绪：{model}（{backend}）</translation>
+    </message>
+    <message>
+        <source>Ready: {model}</source>
+        <translation>就绪：{model}</translation>
+    </message>
+</context>
+<context>
+    <name>ChatTranscript</name>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+</context>
+<context>
+    <name>EngineStatusBar</name>
+    <message>
+        <source>Engine state</source>
+        <translation>引擎状态</translation>
+    </message>
+    <message>
+        <source>Backend</source>
+        <translation>后端</translation>
+    </message>
+    <message>
+        <source>Where the model runs (CPU, CUDA, Metal, Vulkan)</source>
+        <translation>模型运行的位置（CPU、CUDA、Metal、Vulkan）</translation>
+    </message>
+    <message>
+        <source>Context size</source>
+        <translation>上下文大小</translation>
+    </message>
+    <message>
+        <source>Context size: tokens the model can see at once</source>
+        <translation>上下文大小：模型一次能看到的词元数</translation>
+    </message>
+    <message>
+        <source>Engine memory</source>
+        <translation>引擎内存</translation>
+    </message>
+    <message>
+        <source>Memory the engine process uses</source>
+        <translation>引擎进程占用的内存</translation>
+    </message>
+    <message>
+        <source>Last reply speed</source>
+        <translation>上次回复速度</translation>
+    </message>
+    <message>
+        <source>Context {tokens}</source>
+        <translation>上下文 {tokens}</translation>
+    </message>
+    <message>
+        <source>Memory {size}</source>
+        <translation>内存 {size}</translation>
+    </message>
+    <message>
+        <source>{speed} tokens/s</source>
+        <translation>{speed} 词元/秒</translation>
+    </message>
+    <message>
+        <source>first token {seconds} s</source>
+        <translation>首词元 {seconds} 秒</translation>
+    </message>
+    <message>
+        <source>the model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Loading {model}…</source>
+        <translation>正在加载 {model}…</translation>
+    </message>
+    <message>
+        <source>Loading {model}… {percent}%</source>
+        <translation>正在加载 {model}… {percent}%</translation>
+    </message>
+    <message>
+        <source>Ready · {model}</source>
+        <translation>就绪 · {model}</translation>
+    </message>
+    <message>
+        <source>Replying · {model}</source>
+        <translation>正在回复 · {model}</translation>
+    </message>
+    <message>
+        <source>Engine stopped · it restarts with the next message</source>
+        <translation>引擎已停止 · 发送下一条消息时会自动重启</translation>
+    </message>
+    <message>
+        <source>No model loaded</source>
+        <translation>未加载模型</translation>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
+    <message>
+        <source>LLMOS Desktop</source>
+        <translation>LLMOS Desktop</translation>
+    </message>
+    <message>
+        <source>Sections</source>
+        <translation>页面导航</translation>
+    </message>
+    <message>
+        <source>Models</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Browse and download GGUF models from the Hugging Face Hub — coming soon. For now, open a .gguf file from the Chat page.</source>
+        <translation>从 Hugging Face Hub 浏览和下载 GGUF 模型——即将推出。目前请在“聊天”页面打开 .gguf 文件。</translation>
+    </message>
+    <message>
+        <source>Store</source>
+        <translation>商店</translation>
+    </message>
+    <message>
+        <source>Install small LLM apps from a catalogue — coming soon.</source>
+        <translation>从应用目录安装小型 LLM 应用——即将推出。</translation>
+    </message>
+    <message>
+        <source>&amp;Go</source>
+        <translation>转到(&amp;G)</translation>
+    </message>
+    <message>
+        <source>Chat</source>
+        <translation>聊天</translation>
+    </message>
+    <message>
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>&amp;Quit</source>
+        <translation>退出(&amp;Q)</translation>
+    </message>
+    <message>
+        <source>&amp;About LLMOS Desktop…</source>
+        <translation>关于 LLMOS Desktop(&amp;A)…</translation>
+    </message>
+    <message>
+        <source>&amp;Help</source>
+        <translation>帮助(&amp;H)</translation>
+    </message>
+    <message>
+        <source>&amp;File</source>
+        <translation>文件(&amp;F)</translation>
+    </message>
+    <message>
+        <source>engine not started</source>
+        <translation>引擎未启动</translation>
+    </message>
+    <message>
+        <source>unknown ({error})</source>
+        <translation>未知（{error}）</translation>
+    </message>
+</context>
+<context>
+    <name>MessageBanner</name>
+    <message>
+        <source>Dismiss</source>
+        <translation>关闭</translation>
+    </message>
+</context>
+<context>
+    <name>MessageCard</name>
+    <message>
+        <source>Message from {author}</source>
+        <translation>来自{author}的消息</translation>
+    </message>
+    <message>
+        <source>{seconds:.2f} s to first token</source>
+        <translation>首词元用时 {seconds:.2f} 秒</translation>
+    </message>
+    <message>
+        <source>{rate:.1f} tokens/s</source>
+        <translation>{rate:.1f} 词元/秒</translation>
+    </message>
+    <message>
+        <source>stopped at max tokens</source>
+        <translation>已达最大词元数，已停止</translation>
+    </message>
+    <message>
+        <source>stopped: the context is full</source>
+        <translation>已停止：上下文已满</translation>
+    </message>
+    <message>
+        <source>stopped</source>
+        <translation>已停止</translation>
+    </message>
+    <message>
+        <source>failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>incomplete</source>
+        <translation>未完成</translation>
+    </message>
+    <message>
+        <source>only the first {shown} characters are shown; Copy copies all</source>
+        <translation>仅显示前 {shown} 个字符；“复制”会复制全部内容</translation>
+    </message>
+    <message>
+        <source>You</source>
+        <translation>你</translation>
+    </message>
+    <message>
+        <source>Assistant</source>
+        <translation>助手</translation>
+    </message>
+    <message>
+        <source>System prompt</source>
+        <translation>系统提示词</translation>
+    </message>
+    <message>
+        <source>Note</source>
+        <translation>提示</translation>
+    </message>
+    <message>
+        <source>{version}/{versions}</source>
+        <translation>{version}/{versions}</translation>
+    </message>
+    <message>
+        <source>Version {version} of {versions}</source>
+        <translation>第 {version} 版，共 {versions} 版</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>Copy the message</source>
+        <translation>复制这条消息</translation>
+    </message>
+    <message>
+        <source>Edit</source>
+        <translation>编辑</translation>
+    </message>
+    <message>
+        <source>Edit the message</source>
+        <translation>编辑这条消息</translation>
+    </message>
+    <message>
+        <source>Resend</source>
+        <translation>重新发送</translation>
+    </message>
+    <message>
+        <source>Send the message again</source>
+        <translation>再次发送这条消息</translation>
+    </message>
+    <message>
+        <source>Regenerate</source>
+        <translation>重新生成</translation>
+    </message>
+    <message>
+        <source>Write the reply again</source>
+        <translation>重新生成这条回复</translation>
+    </message>
+    <message>
+        <source>Continue</source>
+        <translation>继续</translation>
+    </message>
+    <message>
+        <source>Continue the reply</source>
+        <translation>继续生成这条回复</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <source>Delete the reply</source>
+        <translation>删除这条回复</translation>
+    </message>
+    <message>
+        <source>Delete the message</source>
+        <translation>删除这条消息</translation>
+    </message>
+    <message>
+        <source>Previous version</source>
+        <translation>上一版本</translation>
+    </message>
+    <message>
+        <source>Next version</source>
+        <translation>下一版本</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n tokens</source>
+        <translation>
+            <numerusform>%n 个词元</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
+    <name>SettingsPage</name>
+    <message>
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>Appearance</source>
+        <translation>外观</translation>
+    </message>
+    <message>
+        <source>System default</source>
+        <translation>跟随系统</translation>
+    </message>
+    <message>
+        <source>&amp;Language:</source>
+        <translation>语言(&amp;L)：</translation>
+    </message>
+    <message>
+        <source>A new language is used the next time LLMOS Desktop starts.</source>
+        <translation>新语言将在下次启动 LLMOS Desktop 时生效。</translation>
+    </message>
+    <message>
+        <source>System</source>
+        <translation>跟随系统</translation>
+    </message>
+    <message>
+        <source>Light</source>
+        <translation>浅色</translation>
+    </message>
+    <message>
+        <source>Dark</source>
+        <translation>深色</translation>
+    </message>
+    <message>
+        <source>&amp;Theme:</source>
+        <translation>主题(&amp;T)：</translation>
+    </message>
+    <message>
+        <source>Chat</source>
+        <translation>聊天</translation>
+    </message>
+    <message>
+        <source>&amp;Enter sends the message (Shift+Enter adds a line)</source>
+        <translation>按 Enter 发送消息（Shift+Enter 换行）(&amp;E)</translation>
+    </message>
+    <message>
+        <source>When off, Ctrl+Enter sends and Enter adds a line.</source>
+        <translation>关闭后，Ctrl+Enter 发送，Enter 换行。</translation>
+    </message>
+    <message>
+        <source>Default sampling for new chats</source>
+        <translation>新对话的默认采样参数</translation>
+    </message>
+    <message>
+        <source>Te&amp;mperature:</source>
+        <translation>温度(&amp;M)：</translation>
+    </message>
+    <message>
+        <source>Higher is more varied, lower more focused; 0 always picks the likeliest</source>
+        <translation>越高越多样，越低越集中；为 0 时总是选择最可能的词元</translation>
+    </message>
+    <message>
+        <source>Top &amp;P:</source>
+        <translation>Top &amp;P：</translation>
+    </message>
+    <message>
+        <source>Pick only from the likeliest tokens that make up this share</source>
+        <translation>只从累计概率达到此比例的最可能词元中选择</translation>
+    </message>
+    <message>
+        <source>Off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Top &amp;K:</source>
+        <translation>Top &amp;K：</translation>
+    </message>
+    <message>
+        <source>Pick only from this many likeliest tokens (0: no limit)</source>
+        <translation>只从这么多个最可能的词元中选择（0：不限）</translation>
+    </message>
+    <message>
+        <source>M&amp;in P:</source>
+        <translation>M&amp;in P：</translation>
+    </message>
+    <message>
+        <source>Drop tokens less likely than this share of the likeliest one</source>
+        <translation>舍弃概率低于最可能词元此比例的词元</translation>
+    </message>
+    <message>
+        <source>&amp;Repeat penalty:</source>
+        <translation>重复惩罚(&amp;R)：</translation>
+    </message>
+    <message>
+        <source>Above 1 makes repeating recent text less likely; 1 is off</source>
+        <translation>大于 1 时降低重复近期内容的可能；1 表示关闭</translation>
+    </message>
+    <message>
+        <source>No limit</source>
+        <translation>不限</translation>
+    </message>
+    <message>
+        <source>Ma&amp;x tokens:</source>
+        <translation>最大词元数(&amp;X)：</translation>
+    </message>
+    <message>
+        <source>The longest a reply may be, in tokens</source>
+        <translation>一条回复最多可包含的词元数</translation>
+    </message>
+    <message>
+        <source>Model loading</source>
+        <translation>模型加载</translation>
+    </message>
+    <message>
+        <source> tokens</source>
+        <translation> 词元</translation>
+    </message>
+    <message>
+        <source>&amp;Context size:</source>
+        <translation>上下文大小(&amp;C)：</translation>
+    </message>
+    <message>
+        <source>How much of the conversation the model sees; more needs more memory</source>
+        <translation>模型能看到的对话长度；越大占用内存越多</translation>
+    </message>
+    <message>
+        <source>All</source>
+        <translation>全部</translation>
+    </message>
+    <message>
+        <source>Layers to run on the GPU (0: none, All: every layer)</source>
+        <translation>在 GPU 上运行的层数（0：不使用；全部：所有层）</translation>
+    </message>
+    <message>
+        <source>Automatic</source>
+        <translation>自动</translation>
+    </message>
+    <message>
+        <source>Threads for the CPU&apos;s share of the work (Automatic: one per core)</source>
+        <translation>CPU 计算使用的线程数（自动：每个核心一个）</translation>
+    </message>
+    <message>
+        <source>These apply the next time a model is loaded.</source>
+        <translation>以上设置在下次加载模型时生效。</translation>
+    </message>
+    <message>
+        <source>Storage</source>
+        <translation>存储</translation>
+    </message>
+    <message>
+        <source> MB</source>
+        <translation> MB</translation>
+    </message>
+    <message>
+        <source>Disk space for reopening long conversations without re-reading them</source>
+        <translation>用于重新打开长对话而无需重新读取的磁盘空间</translation>
+    </message>
+    <message>
+        <source>Long conversations reopen at once when the model&apos;s state for them is kept on disk. 0 turns this off. Applies the next time LLMOS Desktop starts.</source>
+        <translation>将模型对长对话的状态保存在磁盘上，重新打开时即可立即继续。设为 0 可关闭此功能。下次启动 LLMOS Desktop 时生效。</translation>
+    </message>
+    <message>
+        <source>&amp;Data folder:</source>
+        <translation>数据文件夹(&amp;D)：</translation>
+    </message>
+    <message>
+        <source>Open the data folder in the file manager</source>
+        <translation>在文件管理器中打开数据文件夹</translation>
+    </message>
+    <message>
+        <source>M&amp;odels folder:</source>
+        <translation>模型文件夹(&amp;O)：</translation>
+    </message>
+    <message>
+        <source>Open the models folder in the file manager</source>
+        <translation>在文件管理器中打开模型文件夹</translation>
+    </message>
+    <message>
+        <source>This value was not accepted: {error}</source>
+        <translation>此值未被接受：{error}</translation>
+    </message>
+    <message>
+        <source>Settings could not be saved to {path}: {error}</source>
+        <translation>无法将设置保存到 {path}：{error}</translation>
+    </message>
+    <message>
+        <source>No file manager could open {folder}.</source>
+        <translation>没有可以打开 {folder} 的文件管理器。</translation>
+    </message>
+    <message>
+        <source>System: follow the desktop&apos;s light or dark mode</source>
+        <translation>跟随系统：随桌面的浅色或深色模式切换</translation>
+    </message>
+    <message>
+        <source>GP&amp;U layers:</source>
+        <translation>GPU 层数(&amp;U)：</translation>
+    </message>
+    <message>
+        <source>CPU thread&amp;s:</source>
+        <translation>CPU 线程数(&amp;S)：</translation>
+    </message>
+    <message>
+        <source>Reset sampli&amp;ng and loading to defaults</source>
+        <translation>将采样和加载恢复为默认值(&amp;N)</translation>
+    </message>
+    <message>
+        <source>Saved conversation st&amp;ates:</source>
+        <translation>已保存的对话状态(&amp;A)：</translation>
+    </message>
+    <message>
+        <source>Open in file manager</source>
+        <translation>在文件管理器中打开</translation>
+    </message>
+</context>
+<context>
+    <name>StarterModel</name>
+    <message>
+        <source>The starter is a very small model: it can hold a simple conversation and write short snippets, but it often makes mistakes, and its facts are often wrong. Get a better model from the Models page.</source>
+        <translation>入门模型非常小：能进行简单的对话、写一些简短的代码片段，但经常出错，给出的事实也常常不对。可以在“模型”页面获取更好的模型。</translation>
+    </message>
+</context>
+</TS>
