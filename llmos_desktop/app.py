@@ -58,10 +58,6 @@ def asyncgen_hooks(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
         sys.set_asyncgen_hooks(*old)
 
 
-KV_STATES_FOLDER = "kv-states"
-"""Under the cache folder: saved conversation states, rebuilt from the chats if lost."""
-
-
 def build_engine(paths: AppPaths, settings: Settings) -> Engine:
     """The engine service for the window: not started until the first model load.
 
@@ -71,7 +67,7 @@ def build_engine(paths: AppPaths, settings: Settings) -> Engine:
     supervisor = EngineSupervisor(
         log_path=paths.engine_log,
         cache_bytes=settings.prompt_cache_mb * 1024 * 1024,
-        state_dir=paths.cache / KV_STATES_FOLDER,
+        state_dir=paths.kv_states,
         state_budget_mb=settings.kv_state_disk_mb,
     )
     return Engine(supervisor)

@@ -2,28 +2,47 @@
 
 ``llmos serve --model PATH`` runs the engine in the foreground as a public
 OpenAI-compatible server: the same runtime and server code the app starts, with the
-same defaults (loopback, token required). Errors are one line, never a traceback.
+same defaults (loopback, token required).
+
+``llmos chat`` chats in the terminal, like ``ollama run``, through the same Qt-free chat
+core (core/chat: ChatSession, ChatStore) and the same ``chats.db`` as the window, with
+its own supervised engine child (the Engine service, as the window has). ``llmos chats``
+lists, exports and imports the saved chats.
+
+Errors are one ``llmos: error:`` line and a non-zero exit, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import contextlib
+import functools
 import ipaddress
 import os
 import secrets
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from llmos_desktop import __version__
 from llmos_desktop.core.engine.contract import DEFAULT_PROMPT_CACHE_MB, ModelLoad
+from llmos_desktop.core.engine.process.server.config import ServerConfig
+from llmos_desktop.core.text import one_line
 
 if TYPE_CHECKING:
+    from llmos_desktop.core.chat.options import ChatOptions
+    from llmos_desktop.core.chat.session import ChatSession, ReplyEnded, ReplyListener
+    from llmos_desktop.core.chat.store import ChatStore, Conversation
     from llmos_desktop.core.engine.control.service import Engine
-from llmos_desktop.core.engine.process.server.config import ServerConfig
+    from llmos_desktop.core.paths import AppPaths
+    from llmos_desktop.core.settings import Settings
+
+T = TypeVar("T")
 
 
 class CliError(Exception):
@@ -94,7 +113,109 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also print llama.cpp's own log (always written to the log file)",
     )
+    _add_chat_commands(commands)
     return parser
+
+
+CHAT_EPILOG = """\
+Which chat: a new one unless --chat says otherwise, as each 'ollama run' starts
+afresh; '--chat last' continues the chat with the latest activity (also one from
+the window). Every chat is saved in the same chats.db as the window's.
+
+Which model: --model, else the chat's own model, else the last model the window
+loaded, else the starter model. --model on an existing chat switches that chat
+to the model.
+
+Interactive: type a message and press Enter; /continue goes on with a reply that
+was cut short, /bye or Ctrl+D quits. Ctrl+C stops a reply and keeps what arrived
+(saved, marked incomplete); Ctrl+C twice at the prompt quits.
+
+The reply goes to stdout (control characters removed when it is a terminal);
+notes (a reply cut at the token limit, old messages left out of a full context)
+and errors go to stderr. Exit status: 0, 1 when a reply failed, 130 when stopped
+with Ctrl+C.
+"""
+
+CHATS_LIST_EPILOG = """\
+--json prints one JSON array, newest activity first; each chat is an object:
+  id             integer: the chat's id (for --chat and 'chats export')
+  title          string: "" until the first message gives the chat a title
+  message_count  integer: stored messages, every version of an edited or
+                 regenerated message included
+  created_at     string: ISO 8601 time in UTC, e.g. "2026-05-09T14:02:11.093+00:00"
+  last_activity  string: ISO 8601 time in UTC of the last message
+  model          string or null: the chat's model file
+Fields may be added in later versions; these keep their names and meaning.
+Chats in the window's trash are not listed.
+"""
+
+
+def _add_chat_commands(commands: Any) -> None:
+    chat = commands.add_parser(
+        "chat",
+        help="chat with a model in the terminal (saved with the window's chats)",
+        description="Send MESSAGE to a model and stream the reply to stdout. Without\n"
+        "MESSAGE: an interactive prompt (stdin is the message when it is not a terminal).",
+        epilog=CHAT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    chat.add_argument(
+        "message", nargs="*", metavar="MESSAGE", help="the message (words joined by spaces)"
+    )
+    chat.add_argument("--model", "-m", metavar="PATH", help="a .gguf model file")
+    which = chat.add_mutually_exclusive_group()
+    which.add_argument(
+        "--chat",
+        "-c",
+        metavar="ID",
+        help="continue chat ID (see 'llmos chats list'); 'last': the latest one",
+    )
+    which.add_argument("--new", action="store_true", help="start a new chat (the default)")
+    chat.add_argument(
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        help="the longest reply, in tokens, for this run (default: the chat's own setting; "
+        "a new chat's comes from the settings, 512 unless changed)",
+    )
+    chat.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="after each reply, print its time to first token, speed and length on stderr",
+    )
+
+    chats = commands.add_parser(
+        "chats",
+        help="list, export or import the saved chats",
+        description="The chats saved by the window and by 'llmos chat'.",
+    )
+    actions = chats.add_subparsers(dest="chats_command", metavar="ACTION")
+    listing = actions.add_parser(
+        "list",
+        help="the chats, newest activity first",
+        epilog=CHATS_LIST_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON (fields below)")
+    listing.add_argument(
+        "--search", metavar="TEXT", help="only chats whose title or messages contain TEXT"
+    )
+    export = actions.add_parser(
+        "export",
+        help="print a chat as Markdown (the branch shown) or JSON (every version)",
+    )
+    export.add_argument("id", metavar="ID", help="the chat's id ('last': the latest one)")
+    export.add_argument(
+        "--format",
+        choices=("md", "json"),
+        default="md",
+        help="md: readable Markdown; json: the whole chat, for 'llmos chats import' (default md)",
+    )
+    importing = actions.add_parser(
+        "import", help="add a chat from a JSON export (prints its new id)"
+    )
+    importing.add_argument("file", metavar="FILE", help="the JSON file ('-': stdin)")
 
 
 def _add_contract_options(
@@ -347,6 +468,533 @@ def _summary(status: Mapping[str, Any]) -> str:
     )
 
 
+# --- llmos chat / llmos chats ------------------------------------------------------------
+
+
+def _open_store(paths: AppPaths) -> ChatStore:
+    """The window's chat store; a damaged file was moved aside: say so, once."""
+    from llmos_desktop.core.chat.store import CHATS_FILE_NAME, ChatStore, ChatStoreError
+
+    try:
+        store = ChatStore(paths.data / CHATS_FILE_NAME)
+    except ChatStoreError as exc:
+        raise CliError(str(exc), code=1) from exc
+    if store.recovered_from is not None:
+        print(
+            f"llmos: note: the chats file was damaged ({store.damage}); it was kept as "
+            f"{store.recovered_from} and a new one was started",
+            file=sys.stderr,
+        )
+    return store
+
+
+def _chat_logging(paths: AppPaths) -> None:
+    """Warnings of the chat core go to a log file, not between the lines of a reply."""
+    import logging
+
+    logger = logging.getLogger("llmos_desktop")
+    if not logger.handlers:
+        handler = logging.FileHandler(paths.logs / "chat-cli.log", encoding="utf-8", delay=True)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+
+
+def _find_chat(store: ChatStore, value: str) -> Conversation:
+    from llmos_desktop.core.chat.store import ChatNotFound
+
+    if value == "last":
+        found = store.most_recent()
+        if found is None:
+            raise CliError("there are no chats yet", code=1)
+        return found
+    try:
+        number = int(value)
+    except ValueError:
+        raise CliError(f"a chat id is a number or 'last', not {one_line(value, 40)!r}") from None
+    try:
+        conversation = store.conversation(number)
+    except ChatNotFound:
+        raise CliError(
+            f"there is no chat {number} ('llmos chats list' shows them)", code=1
+        ) from None
+    if conversation.deleted_at is not None:
+        raise CliError(f"chat {number} is in the trash; restore it in the window first", code=1)
+    return conversation
+
+
+def _pick_model(
+    args: argparse.Namespace, options: ChatOptions, settings: Settings, paths: AppPaths
+) -> str:
+    """--model, else the chat's model, else the window's last model, else the starter."""
+    if args.model:
+        return str(Path(args.model).expanduser())
+    if options.model_path:
+        if not Path(options.model_path).is_file():
+            raise CliError(
+                f"this chat's model {options.model_path} is not there any more; choose one "
+                "with --model",
+                code=1,
+            )
+        return options.model_path
+    if settings.last_model:
+        if Path(settings.last_model).is_file():
+            return settings.last_model
+        print(
+            f"llmos: note: the last model, {settings.last_model}, is not there any more",
+            file=sys.stderr,
+        )
+    from llmos_desktop.core.models.starter import StarterModelError, starter_model_path
+
+    try:
+        starter = starter_model_path(paths.cache)
+    except StarterModelError as exc:
+        raise CliError(exc.message, code=1) from exc
+    if starter is None:
+        raise CliError("no model: choose a .gguf file with --model PATH", code=2)
+    return str(starter)
+
+
+class _LoopThread:
+    """An asyncio loop on a thread of its own, so the main thread keeps the terminal:
+    ``input()`` with line editing, and Ctrl+C as KeyboardInterrupt wherever it waits."""
+
+    def __init__(self) -> None:
+        import asyncio
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="chat-loop", daemon=True)
+        self._thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and wait. Ctrl+C cancels it, waits for it to wind
+        down (a stopped reply is saved first), then raises KeyboardInterrupt."""
+        import asyncio
+
+        tasks: list[asyncio.Task[T]] = []
+
+        async def run() -> T:
+            task = asyncio.current_task()
+            if task is not None:
+                tasks.append(task)
+            return await coro
+
+        future = asyncio.run_coroutine_threadsafe(run(), self.loop)
+        try:
+            return self._wait(future)
+        except KeyboardInterrupt:
+            if tasks:
+                self.loop.call_soon_threadsafe(tasks[0].cancel)
+            else:
+                future.cancel()
+            with contextlib.suppress(BaseException):
+                self._wait(future, interruptible=False)
+            raise
+
+    @staticmethod
+    def _wait(future: concurrent.futures.Future[T], *, interruptible: bool = True) -> T:
+        """The result; not ``interruptible``: Ctrl+C is ignored, for at most 30 s."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                # A timeout keeps the wait interruptible on every platform.
+                return future.result(timeout=0.1)
+            except TimeoutError:
+                if not interruptible and time.monotonic() > deadline:
+                    raise
+            except KeyboardInterrupt:
+                if interruptible or time.monotonic() > deadline:
+                    raise
+
+    def close(self) -> None:
+        with contextlib.suppress(BaseException):
+            self.call(self.loop.shutdown_default_executor())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+class _Terminal:
+    """Writes a streamed reply to stdout, notes and errors to stderr."""
+
+    def __init__(self, verbose: bool) -> None:
+        self.verbose = verbose
+        self.tty = sys.stdout.isatty()
+        self._at_line_start = True
+        self._broken = False
+
+    def text(self, piece: str) -> None:
+        if self._broken:
+            return
+        if self.tty:  # model output must not drive the terminal (escape sequences)
+            piece = "".join(c for c in piece if c in "\n\t" or c.isprintable())
+        try:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        except (BrokenPipeError, OSError):
+            self._broken = True
+            return
+        if piece:
+            self._at_line_start = piece.endswith("\n")
+
+    def end_line(self) -> None:
+        if not self._at_line_start and not self._broken:
+            with contextlib.suppress(OSError):
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+        self._at_line_start = True
+
+    @staticmethod
+    def note(text: str) -> None:
+        print(f"llmos: {text}", file=sys.stderr, flush=True)
+
+
+def _failure_text(error: BaseException | None, log_path: Path) -> str:
+    from llmos_desktop.core.engine.control.client import EngineAPIError
+    from llmos_desktop.core.engine.control.service import EngineUnavailable
+
+    if isinstance(error, EngineUnavailable):
+        return f"{error.failure.message} (details in {log_path})"
+    if isinstance(error, EngineAPIError):
+        return error.message
+    return one_line(str(error) or type(error).__name__)
+
+
+def _reply(
+    runner: _LoopThread,
+    terminal: _Terminal,
+    start: Callable[[ReplyListener], Coroutine[Any, Any, ReplyEnded]],
+) -> ReplyEnded:
+    """One reply, streamed to the terminal; Ctrl+C stops it (and it is saved)."""
+    from llmos_desktop.core.chat.session import ReplyListener
+
+    ended: list[ReplyEnded] = []
+    listener = ReplyListener(
+        on_restarting=lambda: terminal.note("the engine had stopped; starting it again…"),
+        on_text=terminal.text,
+        on_ended=ended.append,
+    )
+    try:
+        return runner.call(start(listener))
+    except KeyboardInterrupt:
+        if ended:
+            return ended[0]
+        raise
+
+
+def _report(
+    ended: ReplyEnded, terminal: _Terminal, log_path: Path, *, interactive: bool = False
+) -> int:
+    """Notes after a reply; the exit status it asks for."""
+    from llmos_desktop.core.chat.session import Outcome
+
+    terminal.end_line()
+    if ended.dropped_messages:
+        size = f" ({ended.result.n_ctx} tokens)" if ended.result.n_ctx else ""
+        terminal.note(
+            f"note: the {ended.dropped_messages} oldest message(s) no longer fit the "
+            f"context{size} and were left out of the prompt"
+        )
+    if ended.outcome == Outcome.STOPPED:
+        if ended.message is not None:
+            terminal.note("stopped; the reply so far is saved, marked incomplete")
+        else:
+            terminal.note("stopped before the reply began; your message was not kept")
+        return 130
+    if ended.outcome == Outcome.FAILED:
+        what = _failure_text(ended.error, log_path)
+        if ended.message is not None:
+            print(
+                f"llmos: error: the reply broke off: {what} (the part above is saved)",
+                file=sys.stderr,
+            )
+        else:
+            print(f"llmos: error: {what}", file=sys.stderr)
+        return 1
+    if ended.stopped_by == "max_tokens":
+        how = "/continue goes on" if interactive else "Continue in the window goes on"
+        terminal.note(
+            f"note: the reply reached the token limit (--max-tokens); it is saved as "
+            f"incomplete: {how}"
+        )
+    elif ended.stopped_by == "context":
+        terminal.note("note: the reply stopped because the context is full")
+    if terminal.verbose:
+        meta = ended.message.meta if ended.message is not None else {}
+        parts = []
+        if isinstance(meta.get("ttft_s"), int | float):
+            parts.append(f"first token after {meta['ttft_s']:.2f} s")
+        if isinstance(meta.get("tokens_per_s"), int | float):
+            parts.append(f"{meta['tokens_per_s']:.1f} tokens/s")
+        if isinstance(meta.get("completion_tokens"), int):
+            parts.append(f"{meta['completion_tokens']} tokens")
+        if parts:
+            terminal.note(", ".join(parts))
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    """``llmos chat``: one message, or an interactive prompt, in a saved chat."""
+    from llmos_desktop.core.chat.options import ChatOptions
+    from llmos_desktop.core.chat.session import ChatSession
+    from llmos_desktop.core.models.gguf import ModelFileError, check_model_file
+    from llmos_desktop.core.paths import app_paths
+    from llmos_desktop.core.settings import load_settings
+
+    paths = app_paths().ensure()
+    _chat_logging(paths)
+    settings = load_settings(paths.settings_file)  # read only: the window owns the file
+    message = " ".join(args.message).strip() if args.message else None
+    interactive = message is None and sys.stdin.isatty()
+    if message is None and not interactive:
+        message = sys.stdin.read().strip()
+        if not message:
+            raise CliError("no message: give one, or pipe one into stdin")
+    store = _open_store(paths)
+    try:
+        conversation = _find_chat(store, args.chat) if args.chat else None
+        options = (
+            store.options(conversation.id)
+            if conversation is not None
+            else ChatOptions.from_settings(settings)
+        )
+        model = _pick_model(args, options, settings, paths)
+        spec = options.model_load(model, settings.load)
+        override = None
+        if args.max_tokens is not None:
+            try:
+                override = options.sampling.sampling(max_tokens=args.max_tokens)
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                raise CliError(f"--max-tokens: {error['msg']} (got {args.max_tokens})") from exc
+        try:
+            check_model_file(spec.path, n_ctx=spec.n_ctx)
+        except ModelFileError as exc:
+            raise CliError(exc.message, code=1) from exc
+        with _ChatEngineHandle(paths, settings) as handle:
+            handle.load(spec)
+            session = ChatSession(
+                handle.engine,
+                store=store,
+                conversation_id=conversation.id if conversation is not None else None,
+                defaults=options.model_copy(update={"model_path": model}),
+            )
+            session.sampling_override = override
+            if conversation is not None and options.model_path != model:
+                handle.runner.call(
+                    session.set_options(session.options.model_copy(update={"model_path": model}))
+                )
+            terminal = _Terminal(args.verbose)
+            if not interactive:
+                assert message is not None
+                text = message
+                ended = _reply(handle.runner, terminal, functools.partial(session.send, text))
+                return _report(ended, terminal, handle.log_path)
+            return _interactive(handle, session, terminal, Path(model).name)
+    finally:
+        store.close()
+
+
+class _ChatEngineHandle:
+    """The engine of one ``llmos chat``: a supervised child (as the window has), its
+    Engine service, and the loop thread that runs it; closed with the command."""
+
+    def __init__(self, paths: AppPaths, settings: Settings) -> None:
+        from llmos_desktop.core.engine.control.service import Engine
+        from llmos_desktop.core.engine.control.supervisor import EngineSupervisor
+
+        self.log_path = paths.logs / "chat.log"
+        self.supervisor = EngineSupervisor(
+            log_path=self.log_path,
+            cache_bytes=settings.prompt_cache_mb * 1024 * 1024,
+            # The window's folder and budget: a chat continued here or there reuses the
+            # state the other saved.
+            state_dir=paths.kv_states,
+            state_budget_mb=settings.kv_state_disk_mb,
+        )
+        self.engine = Engine(self.supervisor)
+        self.runner = _LoopThread()
+
+    def __enter__(self) -> _ChatEngineHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(BaseException):
+            self.runner.call(self.engine.close())
+        self.runner.close()
+        self.supervisor.stop()
+
+    def load(self, spec: ModelLoad) -> None:
+        from llmos_desktop.core.engine.control.client import EngineAPIError
+        from llmos_desktop.core.engine.control.service import EngineUnavailable
+
+        name = os.path.basename(spec.path)
+        show = sys.stderr.isatty()
+
+        async def load() -> None:
+            async for event in self.engine.load(spec):
+                if show and event.get("type") == "progress":
+                    value = float(event.get("progress") or 0)
+                    sys.stderr.write(f"\rloading {name}: {value * 100:5.1f}%")
+                    sys.stderr.flush()
+
+        try:
+            self.runner.call(load())
+        except (EngineAPIError, EngineUnavailable) as exc:
+            if show:
+                sys.stderr.write("\r\033[K")
+            raise CliError(_failure_text(exc, self.log_path), code=1) from exc
+        if show:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+CHAT_HELP = """\
+/continue  go on with the last reply, when it was cut short
+/bye       quit (Ctrl+D too)
+Ctrl+C stops a reply; twice at the prompt, quits."""
+
+
+def _interactive(
+    handle: _ChatEngineHandle, session: ChatSession, terminal: _Terminal, model: str
+) -> int:
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401  (line editing and history for input())
+
+    where = f"chat {session.conversation_id}" if session.conversation_id else "a new chat"
+    earlier = len(session.thread)
+    more = f", {earlier} earlier message(s)" if earlier else ""
+    print(f"{model}: {where}{more}. /help for commands, /bye to quit.", file=sys.stderr)
+    interrupted = False
+    while True:
+        try:
+            line = input(">>> ")
+            interrupted = False
+            if _interactive_line(handle, session, terminal, line.strip()):
+                return 0
+        except EOFError:
+            print(file=sys.stderr)
+            return 0
+        except KeyboardInterrupt:  # at the prompt (a reply handles its own)
+            if interrupted:
+                print(file=sys.stderr)
+                return 0
+            interrupted = True
+            print("\n(Ctrl+C again, /bye or Ctrl+D to quit)", file=sys.stderr)
+
+
+def _interactive_line(
+    handle: _ChatEngineHandle, session: ChatSession, terminal: _Terminal, text: str
+) -> bool:
+    """One line typed at the prompt; True: quit."""
+    if not text:
+        return False
+    if text in ("/bye", "/exit", "/quit"):
+        return True
+    if text in ("/help", "/?"):
+        print(CHAT_HELP, file=sys.stderr)
+        return False
+    if text == "/continue":
+        last = session.thread[-1] if session.thread else None
+        if last is None or last.role != "assistant" or last.status == "complete":
+            terminal.note("there is no unfinished reply to continue")
+            return False
+        start = functools.partial(session.continue_reply, last.id)
+    elif text.startswith("/") and " " not in text:
+        terminal.note(f"unknown command {one_line(text, 40)}; /help lists them")
+        return False
+    else:
+        start = functools.partial(session.send, text)
+    _report(_reply(handle.runner, terminal, start), terminal, handle.log_path, interactive=True)
+    return False
+
+
+def _chats(args: argparse.Namespace) -> int:
+    """``llmos chats list|export|import``."""
+    import json
+
+    from llmos_desktop.core.chat.store import ChatStoreError, iso_time
+    from llmos_desktop.core.paths import app_paths
+
+    paths = app_paths().ensure()
+    _chat_logging(paths)
+    store = _open_store(paths)
+    try:
+        if args.chats_command == "list":
+            found = store.conversations(args.search or None)
+            models = {c.id: store.options(c.id).model_path for c in found}
+            if args.json:
+                rows = [
+                    {
+                        "id": c.id,
+                        "title": c.title,
+                        "message_count": c.message_count,
+                        "created_at": iso_time(c.created_at),
+                        "last_activity": iso_time(c.updated_at),
+                        "model": models[c.id],
+                    }
+                    for c in found
+                ]
+                print(json.dumps(rows, ensure_ascii=False, indent=2))
+                return 0
+            if not found:
+                print("no chats" + (" match" if args.search else " yet"), file=sys.stderr)
+                return 0
+            print(f"{'ID':>5}  {'LAST ACTIVITY':<16}  {'MESSAGES':>8}  TITLE")
+            for c in found:
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated_at))
+                title = one_line(c.title, 60) or "(untitled)"
+                print(f"{c.id:>5}  {when:<16}  {c.message_count:>8}  {title}")
+            return 0
+        if args.chats_command == "export":
+            conversation = _find_chat_any(store, args.id)
+            if args.format == "json":
+                sys.stdout.write(store.export_json(conversation.id))
+            else:
+                sys.stdout.write(store.export_markdown(conversation.id))
+            sys.stdout.flush()
+            return 0
+        if args.chats_command == "import":
+            try:
+                data = (
+                    sys.stdin.buffer.read()
+                    if args.file == "-"
+                    else Path(args.file).expanduser().read_bytes()
+                )
+            except OSError as exc:
+                raise CliError(f"{args.file}: {exc.strerror or exc}", code=1) from exc
+            try:
+                imported = store.import_json(data)
+            except ChatStoreError as exc:
+                raise CliError(f"{args.file} was not imported: {exc}", code=1) from exc
+            print(imported.id)
+            return 0
+    except ChatStoreError as exc:
+        raise CliError(str(exc), code=1) from exc
+    finally:
+        store.close()
+    raise CliError(f"unknown action {args.chats_command}")
+
+
+def _find_chat_any(store: ChatStore, value: str) -> Conversation:
+    """A chat by id or 'last'; one in the trash too (it can still be exported)."""
+    from llmos_desktop.core.chat.store import ChatNotFound
+
+    if value == "last":
+        return _find_chat(store, value)
+    try:
+        return store.conversation(int(value))
+    except ValueError:
+        raise CliError(f"a chat id is a number or 'last', not {one_line(value, 40)!r}") from None
+    except ChatNotFound:
+        raise CliError(
+            f"there is no chat {value} ('llmos chats list' shows them)", code=1
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -356,6 +1004,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "chat":
+            return _chat(args)
+        if args.command == "chats":
+            if args.chats_command is None:
+                parser.parse_args(["chats", "--help"])
+            return _chats(args)
     except CliError as exc:
         print(f"llmos: error: {exc}", file=sys.stderr)
         return exc.code

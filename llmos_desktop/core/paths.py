@@ -31,6 +31,11 @@ class AppPaths:
         return self.config / "settings.json"
 
     @property
+    def kv_states(self) -> Path:
+        """Saved conversation states of the engine (rebuilt from the chats if lost)."""
+        return self.cache / "kv-states"
+
+    @property
     def engine_log(self) -> Path:
         return self.logs / "engine.log"
 

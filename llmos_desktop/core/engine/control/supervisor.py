@@ -162,6 +162,11 @@ class EngineSupervisor:
                     env=env,
                     close_fds=True,
                     creationflags=creationflags,
+                    # A session of its own (POSIX): Ctrl+C in a terminal goes to the whole
+                    # foreground process group and would kill the engine (and unload the
+                    # model) where the user meant to stop one reply of `llmos chat`. The
+                    # child still dies with us: its stdin closes, and PR_SET_PDEATHSIG.
+                    start_new_session=sys.platform != "win32",
                 )
             except OSError as exc:
                 failure = EngineFailure(
