@@ -68,8 +68,12 @@ def _watch_stdin(before_exit: list[Any]) -> None:
     callables in ``before_exit`` (added later, once there is something to finish)."""
 
     def watch() -> None:
+        # os.read, not sys.stdin.buffer: a daemon thread blocked in the buffered reader
+        # holds its lock, and an interpreter that shuts down with it held aborts with
+        # "Fatal Python error: _enter_buffered_busy" (an engine stopped by SIGTERM did).
+        fd = sys.stdin.fileno()
         try:
-            while sys.stdin.buffer.read(1024):
+            while os.read(fd, 1024):
                 pass
         except Exception:
             pass
