@@ -22,6 +22,7 @@ import ipaddress
 import os
 import secrets
 import sys
+import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
@@ -331,6 +332,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     engine = Engine(supervisor)
     follower = _LogFollower(log_path) if args.verbose else None
+    _stop_on_sigterm()
     try:
         return asyncio.run(_run_server(engine, spec, args, api_key, port, log_path, state_file))
     except KeyboardInterrupt:
@@ -339,6 +341,18 @@ def _serve(args: argparse.Namespace) -> int:
         if follower is not None:
             follower.stop()
         supervisor.stop()
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (systemd, docker stop, kill) stops the server as Ctrl+C does: the engine
+    child is asked to go and waited for, instead of this process vanishing first."""
+    import signal
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 async def _run_server(

@@ -199,8 +199,9 @@ def _check_served(proc: subprocess.Popen[str]) -> None:
             if "--engine-child" in child.cmdline()
         ]
     finally:
-        proc.terminate()
+        proc.terminate()  # SIGTERM: serve stops its engine child before it exits
         proc.wait(20)
+    assert proc.returncode == 0, proc.returncode
     for child in engines:
         assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
     # One clear summary on the terminal; llama.cpp's chatter stays in the log file.
