@@ -243,9 +243,11 @@ class MainWindow(QMainWindow):
         self.theme.detach()
         if self.isVisible():
             self._remember_geometry()
-        await self.chat_page.shutdown()
+        # The Settings page first: its flush touches its widgets, and the chat page's
+        # shutdown waits for its tasks and the store (the event loop runs meanwhile).
         if self._settings_page is not None:
             await self._settings_page.flush()
+        await self.chat_page.shutdown()
         try:
             await asyncio.wrap_future(self.settings_writer.save(self.settings))
         except OSError as exc:

@@ -33,6 +33,161 @@
     </message>
 </context>
 <context>
+    <name>ChatOptionsPanel</name>
+    <message>
+        <source>Chat settings</source>
+        <translation>对话设置</translation>
+    </message>
+    <message>
+        <source>Close the chat settings</source>
+        <translation>关闭对话设置</translation>
+    </message>
+    <message>
+        <source>The chat&apos;s model</source>
+        <translation>此对话使用的模型</translation>
+    </message>
+    <message>
+        <source>Model:</source>
+        <translation>模型：</translation>
+    </message>
+    <message>
+        <source>Choose and load another with the Model list above.</source>
+        <translation>要换用其他模型，请在上方的“模型”列表中选择并加载。</translation>
+    </message>
+    <message>
+        <source>e.g. You are a helpful assistant.</source>
+        <translation>例如：你是一个乐于助人的助手。</translation>
+    </message>
+    <message>
+        <source>S&amp;ystem prompt:</source>
+        <translation>系统提示词(&amp;Y)：</translation>
+    </message>
+    <message>
+        <source>Sent first in every prompt of this chat; it is never dropped</source>
+        <translation>在此对话的每次提示中最先发送，永远不会被省略</translation>
+    </message>
+    <message>
+        <source>Temperat&amp;ure:</source>
+        <translation>温度(&amp;U)：</translation>
+    </message>
+    <message>
+        <source>Higher is more varied, lower more focused; 0 always picks the likeliest</source>
+        <translation>越高越多样，越低越集中；为 0 时总是选择可能性最大的词元</translation>
+    </message>
+    <message>
+        <source>Top &amp;P:</source>
+        <translation>Top &amp;P：</translation>
+    </message>
+    <message>
+        <source>Pick only from the likeliest tokens that make up this share</source>
+        <translation>只从累计概率达到此比例的最可能词元中选择</translation>
+    </message>
+    <message>
+        <source>Off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Top &amp;K:</source>
+        <translation>Top &amp;K：</translation>
+    </message>
+    <message>
+        <source>Pick only from this many likeliest tokens (0: no limit)</source>
+        <translation>只从这么多个最可能的词元中选择（0：不限）</translation>
+    </message>
+    <message>
+        <source>Min P:</source>
+        <translation>Min P：</translation>
+    </message>
+    <message>
+        <source>Drop tokens less likely than this share of the likeliest one</source>
+        <translation>舍弃概率低于最可能词元此比例的词元</translation>
+    </message>
+    <message>
+        <source>Repe&amp;at penalty:</source>
+        <translation>重复惩罚(&amp;A)：</translation>
+    </message>
+    <message>
+        <source>Above 1 makes repeating recent text less likely; 1 is off</source>
+        <translation>大于 1 时减少重复最近的内容；为 1 时关闭</translation>
+    </message>
+    <message>
+        <source>No limit</source>
+        <translation>不限</translation>
+    </message>
+    <message>
+        <source>Max token&amp;s:</source>
+        <translation>最大词元数(&amp;S)：</translation>
+    </message>
+    <message>
+        <source>The longest a reply may be, in tokens</source>
+        <translation>一条回复最多可包含的词元数</translation>
+    </message>
+    <message>
+        <source>App default</source>
+        <translation>应用默认值</translation>
+    </message>
+    <message>
+        <source> tokens</source>
+        <translation> 词元</translation>
+    </message>
+    <message>
+        <source>&amp;Context size:</source>
+        <translation>上下文大小(&amp;C)：</translation>
+    </message>
+    <message>
+        <source>Tokens the model sees at once; a change reloads the model at the next message</source>
+        <translation>模型一次能看到的词元数；修改后会在下一条消息时重新加载模型</translation>
+    </message>
+    <message>
+        <source>Random</source>
+        <translation>随机</translation>
+    </message>
+    <message>
+        <source>S&amp;eed:</source>
+        <translation>随机种子(&amp;E)：</translation>
+    </message>
+    <message>
+        <source>The same seed and settings give the same reply again</source>
+        <translation>相同的种子和设置会再次得到相同的回复</translation>
+    </message>
+    <message>
+        <source>No presets yet</source>
+        <translation>还没有预设</translation>
+    </message>
+    <message>
+        <source>Sa&amp;ved presets:</source>
+        <translation>已保存的预设(&amp;V)：</translation>
+    </message>
+    <message>
+        <source>Apply</source>
+        <translation>应用</translation>
+    </message>
+    <message>
+        <source>Apply the preset to this chat</source>
+        <translation>将预设应用到此对话</translation>
+    </message>
+    <message>
+        <source>Delete preset</source>
+        <translation>删除预设</translation>
+    </message>
+    <message>
+        <source>Name for a new preset</source>
+        <translation>新预设的名称</translation>
+    </message>
+    <message>
+        <source>Preset name</source>
+        <translation>预设名称</translation>
+    </message>
+    <message>
+        <source>Save as preset</source>
+        <translation>保存为预设</translation>
+    </message>
+    <message>
+        <source>The model that is loaded</source>
+        <translation>当前已加载的模型</translation>
+    </message>
+</context>
+<context>
     <name>ChatPage</name>
     <message>
         <source>&amp;Model:</source>
@@ -51,18 +206,6 @@
         <translation>加载(&amp;L)</translation>
     </message>
     <message>
-        <source>&amp;New chat</source>
-        <translation>新对话(&amp;N)</translation>
-    </message>
-    <message>
-        <source>Clear the conversation (the model stays loaded)</source>
-        <translation>清空对话（模型保持加载）</translation>
-    </message>
-    <message>
-        <source>Load a model, then type a message below. Replies appear here as they are written.</source>
-        <translation>先加载模型，然后在下方输入消息。回复会在生成的同时显示在这里。</translation>
-    </message>
-    <message>
         <source>Type a message — Enter sends, Shift+Enter starts a new line</source>
         <translation>输入消息——Enter 发送，Shift+Enter 换行</translation>
     </message>
@@ -75,16 +218,8 @@
         <translation>停止</translation>
     </message>
     <message>
-        <source>Stop the reply (what was written so far is kept)</source>
-        <translation>停止回复（保留已生成的内容）</translation>
-    </message>
-    <message>
         <source>It restarts with your next message.</source>
         <translation>发送下一条消息时会自动重启。</translation>
-    </message>
-    <message>
-        <source>Engine stopped</source>
-        <translation>引擎已停止</translation>
     </message>
     <message>
         <source>Open a GGUF model</source>
@@ -119,10 +254,6 @@
         <translation>此安装不包含入门模型。</translation>
     </message>
     <message>
-        <source>Loading {name}…</source>
-        <translation>正在加载 {name}…</translation>
-    </message>
-    <message>
         <source>Checking the model file…</source>
         <translation>正在检查模型文件…</translation>
     </message>
@@ -155,14 +286,6 @@
         <translation>未加载</translation>
     </message>
     <message>
-        <source>No model loaded</source>
-        <translation>未加载模型</translation>
-    </message>
-    <message>
-        <source>You</source>
-        <translation>你</translation>
-    </message>
-    <message>
         <source>Restarting the engine…</source>
         <translation>正在重启引擎…</translation>
     </message>
@@ -179,32 +302,263 @@
         <translation>意外错误：{error}</translation>
     </message>
     <message>
-        <source>[stopped]</source>
-        <translation>[已停止]</translation>
+        <source>Load the model for this chat</source>
+        <translation>为此对话加载模型</translation>
     </message>
     <message>
-        <source>[no reply]</source>
-        <translation>[无回复]</translation>
+        <source>Chat se&amp;ttings</source>
+        <translation>对话设置(&amp;T)</translation>
     </message>
     <message>
-        <source>[empty reply]</source>
-        <translation>[空回复]</translation>
+        <source>System prompt, sampling, reply length and context size of this chat</source>
+        <translation>此对话的系统提示词、采样、回复长度和上下文大小</translation>
     </message>
     <message>
-        <source>Assistant</source>
-        <translation>助手</translation>
+        <source>Loading progress</source>
+        <translation>加载进度</translation>
     </message>
     <message>
-        <source>model</source>
-        <translation>模型</translation>
+        <source>Conversation</source>
+        <translation>对话内容</translation>
     </message>
     <message>
-        <source>Ready: {model} ({backend})</source>
-        <translation>就绪：{model}（{backend}）</translation>
+        <source>Type a message below to start. Replies appear here as they are written; every chat is saved as you go.</source>
+        <translation>在下方输入消息即可开始。回复会在生成的同时显示在这里；所有对话都会随时自动保存。</translation>
     </message>
     <message>
-        <source>Ready: {model}</source>
-        <translation>就绪：{model}</translation>
+        <source>Editing your message: sending keeps the old version. Esc cancels.</source>
+        <translation>正在编辑你的消息：发送后旧版本仍会保留。按 Esc 取消。</translation>
+    </message>
+    <message>
+        <source>Cancel editing</source>
+        <translation>取消编辑</translation>
+    </message>
+    <message>
+        <source>Message</source>
+        <translation>消息</translation>
+    </message>
+    <message>
+        <source>Stop the reply (Esc); what was written is kept</source>
+        <translation>停止回复（Esc）；已生成的内容会保留</translation>
+    </message>
+    <message>
+        <source>Context used</source>
+        <translation>已用上下文</translation>
+    </message>
+    <message>
+        <source>Tokens of this conversation in the model&apos;s context after the last reply; when it is full, the oldest turns are left out of the prompt</source>
+        <translation>上一条回复之后，此对话在模型上下文中占用的词元数；占满后，最早的几轮对话会从提示中省略</translation>
+    </message>
+    <message>
+        <source>New chat</source>
+        <translation>新对话</translation>
+    </message>
+    <message>
+        <source>Search chats</source>
+        <translation>搜索对话</translation>
+    </message>
+    <message>
+        <source>Stop the reply</source>
+        <translation>停止回复</translation>
+    </message>
+    <message>
+        <source>Copy the last reply</source>
+        <translation>复制最后一条回复</translation>
+    </message>
+    <message>
+        <source>Type a message — Ctrl+Enter sends, Enter starts a new line</source>
+        <translation>输入消息——按 Ctrl+Enter 发送，按 Enter 换行</translation>
+    </message>
+    <message>
+        <source>Your saved chats cannot be opened, so chats are not saved this time: {error}</source>
+        <translation>无法打开已保存的对话，因此本次运行中的对话不会被保存：{error}</translation>
+    </message>
+    <message>
+        <source>The chats file was damaged ({damage}) and could not be used. It was kept, unchanged, as {path}; a new, empty chats file was started.</source>
+        <translation>对话文件已损坏（{damage}），无法使用。它已原样保留为 {path}；并已新建一个空的对话文件。</translation>
+    </message>
+    <message>
+        <source>Stop the reply first, then open another chat.</source>
+        <translation>请先停止回复，再打开其他对话。</translation>
+    </message>
+    <message>
+        <source>Stop the reply first, then delete the chat.</source>
+        <translation>请先停止回复，再删除此对话。</translation>
+    </message>
+    <message>
+        <source>chat</source>
+        <translation>对话</translation>
+    </message>
+    <message>
+        <source>Export the chat</source>
+        <translation>导出对话</translation>
+    </message>
+    <message>
+        <source>Markdown (*.md)</source>
+        <translation>Markdown (*.md)</translation>
+    </message>
+    <message>
+        <source>JSON (*.json)</source>
+        <translation>JSON (*.json)</translation>
+    </message>
+    <message>
+        <source>Import a chat</source>
+        <translation>导入对话</translation>
+    </message>
+    <message>
+        <source>Chat exports (*.json)</source>
+        <translation>导出的对话 (*.json)</translation>
+    </message>
+    <message>
+        <source>The chat could not be exported: {error}</source>
+        <translation>无法导出对话：{error}</translation>
+    </message>
+    <message>
+        <source>The chat was saved as {path}.</source>
+        <translation>对话已保存为 {path}。</translation>
+    </message>
+    <message>
+        <source>{file} could not be imported: {error}</source>
+        <translation>无法导入 {file}：{error}</translation>
+    </message>
+    <message>
+        <source>That chat is gone (deleted elsewhere).</source>
+        <translation>该对话已不存在（已在别处删除）。</translation>
+    </message>
+    <message numerus="yes">
+        <source>The conversation no longer fits the model&apos;s context, so the %n oldest message(s) were left out of the prompt for the reply above (the system prompt is kept). Start a new chat, or choose a larger context size in Chat settings.</source>
+        <translation>
+            <numerusform>对话已超出模型的上下文，因此生成上面这条回复时，最早的 %n 条消息没有放入提示（系统提示词仍保留）。可以开始一个新对话，或在“对话设置”中选择更大的上下文。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Context size: {tokens} tokens.</source>
+        <translation>上下文大小：{tokens} 词元。</translation>
+    </message>
+    <message>
+        <source>The chat&apos;s settings could not be saved: {error}</source>
+        <translation>无法保存此对话的设置：{error}</translation>
+    </message>
+    <message>
+        <source>There is no model to reply yet: open a GGUF file, or get a model from the Models page.</source>
+        <translation>还没有可以回复的模型：请打开一个 GGUF 文件，或在“模型”页面获取模型。</translation>
+    </message>
+    <message>
+        <source>Choose another model in the Model list and press Load (this chat then uses it), or get one from the Models page.</source>
+        <translation>请在“模型”列表中选择其他模型并点击“加载”（此对话随后会使用它），或在“模型”页面获取模型。</translation>
+    </message>
+    <message>
+        <source>Context: {size} tokens</source>
+        <translation>上下文：{size} 词元</translation>
+    </message>
+    <message>
+        <source>Context: not measured yet</source>
+        <translation>上下文：尚未统计</translation>
+    </message>
+    <message>
+        <source>Context: {used} of {size} tokens ({percent}%)</source>
+        <translation>上下文：已用 {used} / {size} 词元（{percent}%）</translation>
+    </message>
+    <message>
+        <source>the file is {size} bytes; an export may have at most {limit}</source>
+        <translation>文件大小为 {size} 字节，而导出文件最大只能为 {limit} 字节</translation>
+    </message>
+</context>
+<context>
+    <name>ChatSidebar</name>
+    <message>
+        <source>&amp;New chat</source>
+        <translation>新对话(&amp;N)</translation>
+    </message>
+    <message>
+        <source>Start a new chat (Ctrl+N)</source>
+        <translation>开始新对话（Ctrl+N）</translation>
+    </message>
+    <message>
+        <source>Search chats (Ctrl+F)</source>
+        <translation>搜索对话（Ctrl+F）</translation>
+    </message>
+    <message>
+        <source>Search chats</source>
+        <translation>搜索对话</translation>
+    </message>
+    <message>
+        <source>Chats</source>
+        <translation>对话列表</translation>
+    </message>
+    <message>
+        <source>&amp;Rename</source>
+        <translation>重命名(&amp;R)</translation>
+    </message>
+    <message>
+        <source>Rename the chat (F2)</source>
+        <translation>重命名对话（F2）</translation>
+    </message>
+    <message>
+        <source>Rename the chat</source>
+        <translation>重命名对话</translation>
+    </message>
+    <message>
+        <source>&amp;Delete</source>
+        <translation>删除(&amp;D)</translation>
+    </message>
+    <message>
+        <source>Delete the chat (Delete); it can be undone</source>
+        <translation>删除对话（Delete 键）；可以撤销</translation>
+    </message>
+    <message>
+        <source>Delete the chat</source>
+        <translation>删除对话</translation>
+    </message>
+    <message>
+        <source>E&amp;xport</source>
+        <translation>导出(&amp;X)</translation>
+    </message>
+    <message>
+        <source>Save the chat as Markdown or JSON</source>
+        <translation>将对话保存为 Markdown 或 JSON</translation>
+    </message>
+    <message>
+        <source>Export the chat</source>
+        <translation>导出对话</translation>
+    </message>
+    <message>
+        <source>As Markdown…</source>
+        <translation>导出为 Markdown…</translation>
+    </message>
+    <message>
+        <source>As JSON (can be imported)…</source>
+        <translation>导出为 JSON（可再次导入）…</translation>
+    </message>
+    <message>
+        <source>&amp;Import…</source>
+        <translation>导入(&amp;I)…</translation>
+    </message>
+    <message>
+        <source>Add a chat from a JSON export</source>
+        <translation>从导出的 JSON 文件添加对话</translation>
+    </message>
+    <message>
+        <source>Import a chat</source>
+        <translation>导入对话</translation>
+    </message>
+    <message>
+        <source>Untitled chat</source>
+        <translation>未命名对话</translation>
+    </message>
+    <message>
+        <source>{title}
+Last activity: {when}</source>
+        <translation>{title}
+最后活动：{when}</translation>
+    </message>
+    <message>
+        <source>No chat matches “{text}”.</source>
+        <translation>没有与“{text}”匹配的对话。</translation>
+    </message>
+    <message>
+        <source>Your chats appear here.</source>
+        <translation>你的对话会显示在这里。</translation>
     </message>
 </context>
 <context>
@@ -712,6 +1066,25 @@
     <message>
         <source>The starter is a very small model: it can hold a simple conversation and write short snippets, but it often makes mistakes, and its facts are often wrong. Get a better model from the Models page.</source>
         <translation>入门模型非常小：能进行简单的对话、写一些简短的代码片段，但经常出错，给出的事实也常常不对。可以在“模型”页面获取更好的模型。</translation>
+    </message>
+</context>
+<context>
+    <name>UndoStrip</name>
+    <message>
+        <source>Undo the deletion</source>
+        <translation>撤销删除</translation>
+    </message>
+    <message>
+        <source>Dismiss</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Deleted “{title}”.</source>
+        <translation>已删除“{title}”。</translation>
+    </message>
+    <message>
+        <source>Undo</source>
+        <translation>撤销</translation>
     </message>
 </context>
 </TS>

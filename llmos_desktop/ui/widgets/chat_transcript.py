@@ -308,14 +308,17 @@ class ChatTranscript(QWidget):
         return card
 
     def _chain_tab_order(self, index: int) -> None:
-        """Keep Tab going through message ``index`` right after message ``index - 1``."""
-        if not 0 < index < len(self._messages):
+        """Keep Tab going through message ``index`` right after message ``index - 1``, or
+        right after the scroll area when it is the first message with a widget (so Tab
+        reaches the messages where they are on screen, not after the widgets made
+        before them)."""
+        if not 0 <= index < len(self._messages):
             return
-        before = self._cards.get(self._messages[index - 1].id)
         card = self._cards.get(self._messages[index].id)
-        if before is None or card is None:
+        if card is None:
             return
-        previous = before.focus_order()[-1]
+        before = self._cards.get(self._messages[index - 1].id) if index > 0 else None
+        previous: QWidget = before.focus_order()[-1] if before is not None else self._scroll
         for widget in card.focus_order():
             QWidget.setTabOrder(previous, widget)
             previous = widget
