@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QFont, QPalette, QWheelEvent
+from PySide6.QtGui import QDesktopServices, QFont, QPalette
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
-    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QFrame,
@@ -49,59 +47,21 @@ from llmos_desktop.core.settings import (
     Settings,
     SettingsWriter,
     Theme,
-    field_bounds,
 )
 from llmos_desktop.ui.i18n import LANGUAGE_NAMES
 from llmos_desktop.ui.widgets.banner import MessageBanner
+from llmos_desktop.ui.widgets.fields import (
+    ComboBox,
+    DoubleSpinBox,
+    SpinBox,
+    float_range,
+    int_range,
+    plain_label,
+)
 
 log = logging.getLogger(__name__)
 
 SAVE_DELAY_MS = 400
-
-
-class _SpinBox(QSpinBox):
-    """Turns with the wheel only when focused, so scrolling the page never changes it."""
-
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
-
-
-class _DoubleSpinBox(QDoubleSpinBox):
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
-
-
-class _ComboBox(QComboBox):
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
-
-
-def plain_label(text: str) -> str:
-    """A label's text as a screen reader should say it: no mnemonic ("&Data folder:",
-    "数据文件夹(&D)：" become "Data folder", "数据文件夹"), no trailing colon."""
-    text = re.sub(r"\s*\(&\w\)", "", text)
-    return text.replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip(" :：")
-
-
-def _int_range(model: type[BaseModel], name: str) -> tuple[int, int]:
-    bounds = field_bounds(model, name)
-    assert bounds.minimum is not None and bounds.maximum is not None, name
-    return int(bounds.minimum) + (1 if bounds.exclusive_minimum else 0), int(bounds.maximum)
-
-
-def _float_range(model: type[BaseModel], name: str, step: float) -> tuple[float, float]:
-    bounds = field_bounds(model, name)
-    assert bounds.minimum is not None and bounds.maximum is not None, name
-    return bounds.minimum + (step if bounds.exclusive_minimum else 0.0), bounds.maximum
 
 
 class SettingsPage(QWidget):
@@ -213,7 +173,7 @@ class SettingsPage(QWidget):
     def _appearance_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox(self.tr("Appearance"), parent)
         form = self._form(group)
-        self.language_combo = _ComboBox(group)
+        self.language_combo = ComboBox(group)
         self.language_combo.setObjectName("languageCombo")
         self.language_combo.addItem(self.tr("System default"), None)
         for code, name in LANGUAGE_NAMES.items():
@@ -222,7 +182,7 @@ class SettingsPage(QWidget):
         self.language_hint = self._hint(
             form, self.tr("A new language is used the next time LLMOS Desktop starts."), group
         )
-        self.theme_combo = _ComboBox(group)
+        self.theme_combo = ComboBox(group)
         self.theme_combo.setObjectName("themeCombo")
         for label, theme in (
             (self.tr("System"), "system"),
@@ -290,9 +250,9 @@ class SettingsPage(QWidget):
             self.tr("Above 1 makes repeating recent text less likely; 1 is off"),
         )
         # 0 stands for "no limit" (None): the reply runs until the context is full.
-        self.max_tokens_spin = _SpinBox(group)
+        self.max_tokens_spin = SpinBox(group)
         self.max_tokens_spin.setObjectName("maxTokensSpin")
-        self.max_tokens_spin.setRange(0, _int_range(SamplingOptions, "max_tokens")[1])
+        self.max_tokens_spin.setRange(0, int_range(SamplingOptions, "max_tokens")[1])
         self.max_tokens_spin.setSingleStep(128)
         self.max_tokens_spin.setSpecialValueText(self.tr("No limit"))
         self.max_tokens_spin.setGroupSeparatorShown(True)
@@ -324,9 +284,9 @@ class SettingsPage(QWidget):
             self.tr("Layers to run on the GPU (0: none, All: every layer)"),
         )
         # 0 stands for "automatic" (None): llama.cpp uses the physical cores.
-        self.threads_spin = _SpinBox(group)
+        self.threads_spin = SpinBox(group)
         self.threads_spin.setObjectName("threadsSpin")
-        self.threads_spin.setRange(0, _int_range(LoadOptions, "n_threads")[1])
+        self.threads_spin.setRange(0, int_range(LoadOptions, "n_threads")[1])
         self.threads_spin.setSpecialValueText(self.tr("Automatic"))
         self._row(
             form,
@@ -409,18 +369,18 @@ class SettingsPage(QWidget):
         self._row_labels.append(label)
         return edit, button
 
-    def _double(self, parent: QWidget, name: str, step: float) -> _DoubleSpinBox:
-        spin = _DoubleSpinBox(parent)
+    def _double(self, parent: QWidget, name: str, step: float) -> DoubleSpinBox:
+        spin = DoubleSpinBox(parent)
         spin.setObjectName(name + "Spin")
         spin.setDecimals(2)
         spin.setSingleStep(step)
-        spin.setRange(*_float_range(SamplingOptions, name, step))
+        spin.setRange(*float_range(SamplingOptions, name, step))
         return spin
 
-    def _int(self, parent: QWidget, model: type[BaseModel], name: str, step: int) -> _SpinBox:
-        spin = _SpinBox(parent)
+    def _int(self, parent: QWidget, model: type[BaseModel], name: str, step: int) -> SpinBox:
+        spin = SpinBox(parent)
         spin.setObjectName(name + "Spin")
-        spin.setRange(*_int_range(model, name))
+        spin.setRange(*int_range(model, name))
         spin.setSingleStep(step)
         spin.setGroupSeparatorShown(True)
         return spin

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QPalette, QWheelEvent
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QComboBox,
@@ -43,39 +43,16 @@ from PySide6.QtWidgets import (
 
 from llmos_desktop.core.chat.options import MAX_SYSTEM_PROMPT_CHARS, ChatOptions
 from llmos_desktop.core.engine.contract import LoadOptions, SamplingOptions
-from llmos_desktop.core.settings import field_bounds
+from llmos_desktop.ui.widgets.fields import (
+    DoubleSpinBox,
+    SpinBox,
+    float_range,
+    int_range,
+    plain_label,
+)
 
 CHANGE_DELAY_MS = 400
 SEED_MAX = 2**31 - 1  # QSpinBox holds a C int; the contract allows up to 2**32 - 1
-
-
-class _SpinBox(QSpinBox):
-    """Turns with the wheel only when focused, so scrolling the panel never changes it."""
-
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
-
-
-class _DoubleSpinBox(QDoubleSpinBox):
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
-
-
-def _int_range(model: type[BaseModel], name: str) -> tuple[int, int]:
-    bounds = field_bounds(model, name)
-    assert bounds.minimum is not None and bounds.maximum is not None, name
-    return int(bounds.minimum) + (1 if bounds.exclusive_minimum else 0), int(bounds.maximum)
-
-
-def _plain(text: str) -> str:
-    """A label's text without its mnemonic and colon: the field's accessible name."""
-    return text.replace("&", "").rstrip(" :：")
 
 
 class ChatOptionsPanel(QFrame):
@@ -188,9 +165,9 @@ class ChatOptionsPanel(QFrame):
             self.tr("Above 1 makes repeating recent text less likely; 1 is off"),
         )
         # 0 stands for "no limit" (None): the reply runs until the context is full.
-        self.max_tokens_spin = _SpinBox(content)
+        self.max_tokens_spin = SpinBox(content)
         self.max_tokens_spin.setObjectName("chatMaxTokensSpin")
-        self.max_tokens_spin.setRange(0, _int_range(SamplingOptions, "max_tokens")[1])
+        self.max_tokens_spin.setRange(0, int_range(SamplingOptions, "max_tokens")[1])
         self.max_tokens_spin.setSingleStep(128)
         self.max_tokens_spin.setSpecialValueText(self.tr("No limit"))
         self.max_tokens_spin.setGroupSeparatorShown(True)
@@ -201,9 +178,9 @@ class ChatOptionsPanel(QFrame):
             self.tr("The longest a reply may be, in tokens"),
         )
         # 0 stands for "the app's" (None): the context size of the Settings page.
-        low, high = _int_range(LoadOptions, "n_ctx")
+        low, high = int_range(LoadOptions, "n_ctx")
         self._context_minimum = low
-        self.context_spin = _SpinBox(content)
+        self.context_spin = SpinBox(content)
         self.context_spin.setObjectName("chatContextSpin")
         self.context_spin.setRange(0, high)
         self.context_spin.setSingleStep(1024)
@@ -219,7 +196,7 @@ class ChatOptionsPanel(QFrame):
             ),
         )
         # -1 stands for "random" (None).
-        self.seed_spin = _SpinBox(content)
+        self.seed_spin = SpinBox(content)
         self.seed_spin.setObjectName("chatSeedSpin")
         self.seed_spin.setRange(-1, SEED_MAX)
         self.seed_spin.setSpecialValueText(self.tr("Random"))
@@ -272,26 +249,24 @@ class ChatOptionsPanel(QFrame):
     def _row(self, form: QFormLayout, text: str, field: QWidget, hint: str = "") -> None:
         label = QLabel(text, field.parentWidget())
         label.setBuddy(field)
-        field.setAccessibleName(_plain(text))
+        field.setAccessibleName(plain_label(text))
         if hint:
             field.setToolTip(hint)
             field.setAccessibleDescription(hint)
         form.addRow(label, field)
 
-    def _double(self, parent: QWidget, name: str, step: float) -> _DoubleSpinBox:
-        bounds = field_bounds(SamplingOptions, name)
-        assert bounds.minimum is not None and bounds.maximum is not None
-        spin = _DoubleSpinBox(parent)
+    def _double(self, parent: QWidget, name: str, step: float) -> DoubleSpinBox:
+        spin = DoubleSpinBox(parent)
         spin.setObjectName("chat_" + name + "Spin")
         spin.setDecimals(2)
         spin.setSingleStep(step)
-        spin.setRange(bounds.minimum + (step if bounds.exclusive_minimum else 0.0), bounds.maximum)
+        spin.setRange(*float_range(SamplingOptions, name, step))
         return spin
 
-    def _int(self, parent: QWidget, model: type[BaseModel], name: str, step: int) -> _SpinBox:
-        spin = _SpinBox(parent)
+    def _int(self, parent: QWidget, model: type[BaseModel], name: str, step: int) -> SpinBox:
+        spin = SpinBox(parent)
         spin.setObjectName("chat_" + name + "Spin")
-        spin.setRange(*_int_range(model, name))
+        spin.setRange(*int_range(model, name))
         spin.setSingleStep(step)
         spin.setGroupSeparatorShown(True)
         return spin
