@@ -13,6 +13,7 @@ once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -177,8 +178,7 @@ def loaded_window(
     settings = Settings(load=LoadOptions(n_threads=2), prompt_cache_mb=256)
     window = build_window(paths=paths, settings=settings)
     window.show()
-    pids: set[int] = set()
-    try:
+    with closed_at_the_end(window, engines_before):
         task = window.chat_page.load_model(model_path)
         assert task is not None
         spin_until(task.done, 120, "the model to load")
@@ -188,14 +188,24 @@ def loaded_window(
             "after a load, typing goes to the input"
         )
         yield window
+
+
+@contextlib.contextmanager
+def closed_at_the_end(window: MainWindow, engines_before: set[int]) -> Iterator[None]:
+    """Closes ``window`` as the app does after the block, then checks that its engine
+    process is gone and that no engine child started since ``engines_before`` is left."""
+    try:
+        yield
     finally:
-        if window.engine.pid is not None:
-            pids.add(window.engine.pid)
+        pid = window.engine.pid
         run_on_loop(close_window(window), 30)
         window.close()
         window.deleteLater()
-    for pid in pids:
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert (
+        pid is None
+        or not psutil.pid_exists(pid)
+        or (psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    )
     assert [p for p in engine_children() if p.pid not in engines_before] == []
 
 

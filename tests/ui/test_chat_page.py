@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
@@ -44,7 +43,13 @@ from llmos_desktop.ui.widgets.chat_transcript import (
     StopReason,
     TranscriptMessage,
 )
-from tests.ui.conftest import StallWatch, engine_children, run_on_loop, spin_until
+from tests.ui.conftest import (
+    StallWatch,
+    closed_at_the_end,
+    engine_children,
+    run_on_loop,
+    spin_until,
+)
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -550,19 +555,9 @@ def starter_window(
     paths = app_paths({"LLMOS_HOME": str(home)}).ensure()
     window = build_window(paths=paths, settings=Settings(load=LoadOptions(n_threads=2)))
     window.show()
-    pids: set[int] = set()
-    try:
+    with closed_at_the_end(window, engines_before):
         spin_until(lambda: window.chat_page.is_ready, 10, "the chats to open")
         yield window
-    finally:
-        if window.engine.pid is not None:
-            pids.add(window.engine.pid)
-        run_on_loop(close_window(window), 30)
-        window.close()
-        window.deleteLater()
-    for pid in pids:
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    assert [p for p in engine_children() if p.pid not in engines_before] == []
 
 
 @pytest.fixture

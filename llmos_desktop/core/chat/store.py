@@ -504,25 +504,21 @@ class ChatStore:
 
     # --- transactions ----------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._connection()
-            try:
-                with _transaction(conn, immediate=True):
-                    yield conn
-            except sqlite3.Error as exc:
-                raise _store_error(exc, "the chats could not be saved") from exc
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._transaction(immediate=True, failed="the chats could not be saved")
+
+    def _read(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._transaction(immediate=False, failed="the chats could not be read")
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, immediate: bool, failed: str) -> Iterator[sqlite3.Connection]:
         with self._lock:
             conn = self._connection()
             try:
-                with _transaction(conn, immediate=False):
+                with _transaction(conn, immediate=immediate):
                     yield conn
             except sqlite3.Error as exc:
-                raise _store_error(exc, "the chats could not be read") from exc
+                raise _store_error(exc, failed) from exc
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
