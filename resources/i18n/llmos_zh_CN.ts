@@ -1067,6 +1067,10 @@ Last activity: {when}</source>
         <source>The starter is a very small model: it can hold a simple conversation and write short snippets, but it often makes mistakes, and its facts are often wrong. Get a better model from the Models page.</source>
         <translation>入门模型非常小：能进行简单的对话、写一些简短的代码片段，但经常出错，给出的事实也常常不对。可以在“模型”页面获取更好的模型。</translation>
     </message>
+    <message>
+        <source>SmolLM2 135M Instruct (starter)</source>
+        <translation>SmolLM2 135M Instruct（入门模型）</translation>
+    </message>
 </context>
 <context>
     <name>UndoStrip</name>

@@ -48,7 +48,7 @@ def QT_TRANSLATE_NOOP(context: str, text: str) -> str:
 
 
 TRANSLATION_CONTEXT = "StarterModel"
-STARTER_LABEL = "SmolLM2 135M Instruct (starter)"
+STARTER_LABEL = QT_TRANSLATE_NOOP("StarterModel", "SmolLM2 135M Instruct (starter)")
 STARTER_DESCRIPTION = QT_TRANSLATE_NOOP(
     "StarterModel",
     "The starter is a very small model: it can hold a simple conversation and write "

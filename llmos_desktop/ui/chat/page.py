@@ -166,6 +166,11 @@ def _safe_file_name(title: str, fallback: str) -> str:
     return name or fallback
 
 
+def _starter_label() -> str:
+    """The starter's name in the picker, in the UI's language."""
+    return QCoreApplication.translate(TRANSLATION_CONTEXT, STARTER_LABEL)
+
+
 class ChatPage(QWidget):
     """The conversation list, model picker, transcript and message box; see the module
     docstring."""
@@ -1288,7 +1293,7 @@ class ChatPage(QWidget):
         self.banner.clear()
         self._progress_hide_timer.stop()
         self._show_progress(0.0, self.tr("Preparing…"))
-        name = STARTER_LABEL if choice == STARTER_CHOICE else Path(choice).name
+        name = _starter_label() if choice == STARTER_CHOICE else Path(choice).name
         self._emit_state(EngineState.LOADING, name, 0.0)
         try:
             if choice == STARTER_CHOICE:
@@ -1547,7 +1552,7 @@ class ChatPage(QWidget):
             return str(model)
         loaded = self._engine.loaded
         if loaded is not None:
-            return STARTER_LABEL if self._is_starter(loaded.path) else Path(loaded.path).name
+            return _starter_label() if self._is_starter(loaded.path) else Path(loaded.path).name
         return None
 
     def _set_editing(self, message_id: int | None) -> None:
@@ -1611,7 +1616,7 @@ class ChatPage(QWidget):
         current = select if select is not None else self.model_picker.currentData()
         self.model_picker.clear()
         if self._starter is not None:
-            self.model_picker.addItem(STARTER_LABEL, STARTER_CHOICE)
+            self.model_picker.addItem(_starter_label(), STARTER_CHOICE)
             self.model_picker.setItemData(
                 0,
                 QCoreApplication.translate(TRANSLATION_CONTEXT, STARTER_DESCRIPTION),
