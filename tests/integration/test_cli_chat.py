@@ -247,23 +247,29 @@ class _Output:
 
 
 STORY = "Tell me a long story about a dragon who learns to cook, with many details."
+COUNTING = "Count from 1 to 1000, separated by commas."
 
 
 @pytest.mark.model
 @pytest.mark.timeout(900)  # ten engine starts, each on a busy machine
 def test_sigkill_in_the_middle_of_a_reply_ten_times_loses_nothing_before_it(home: Path) -> None:
+    """Each run is a new chat (as `llmos chat` starts one), with a prompt that a 135M model
+    answers at length at temperature 0: a chat that goes on with its own cut-off replies
+    makes it stop almost at once, and then there is nothing to kill."""
+    settings = home / "config" / "settings.json"
+    data = json.loads(settings.read_text(encoding="utf-8"))
+    data["sampling"] = {"temperature": 0.0, "seed": 1}
+    settings.write_text(json.dumps(data), encoding="utf-8")
     model = str(_instruct_model())
     db = _db(home)
-    chat: int | None = None
-    earlier: list[tuple[str, str, str]] = []
+    earlier: dict[int, list[tuple[str, str, str]]] = {}  # every chat so far, as it was
     kills = 0
     for attempt in range(30):
         if kills == 10:
             break
-        question = f"{STORY} (take {attempt})"
-        which = ["--chat", str(chat)] if chat is not None else ["--model", model]
+        question = f"{COUNTING} (take {attempt})"
         process = subprocess.Popen(
-            [*COMMAND, "chat", *which, "--max-tokens", "600", question],
+            [*COMMAND, "chat", "--model", model, "--max-tokens", "600", question],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -295,19 +301,22 @@ def test_sigkill_in_the_middle_of_a_reply_ten_times_loses_nothing_before_it(home
                     stream.close()
         printed = output.data
         with ChatStore(db) as store:  # the next start
-            if chat is None:
-                chat = store.conversations()[0].id
-            thread: list[tuple[str, str, str]] = [
-                (m.role, m.content, m.status) for m in store.thread(chat)
-            ]
-        assert thread[: len(earlier)] == earlier, f"attempt {attempt}: an earlier message changed"
-        assert thread[len(earlier)] == ("user", question, "complete")
-        assert len(thread) == len(earlier) + 2
-        role, partial, status = thread[len(earlier) + 1]
+            chats = {c.id for c in store.conversations()}
+            assert set(earlier) < chats, f"attempt {attempt}: an earlier chat is gone"
+            (chat,) = chats - set(earlier)
+            threads: dict[int, list[tuple[str, str, str]]] = {
+                i: [(m.role, m.content, m.status) for m in store.thread(i)] for i in chats
+            }
+        for i, before in earlier.items():
+            assert threads[i] == before, f"attempt {attempt}: a message of chat {i} changed"
+        thread = threads[chat]
+        assert thread[0] == ("user", question, "complete")
+        assert len(thread) == 2
+        role, partial, status = thread[1]
         assert role == "assistant" and partial
+        earlier[chat] = thread
         if killed_at is None:  # the reply ended before a second of it: no kill this time
             assert process.returncode == 0, stderr
-            earlier = thread
             continue
         kills += 1
         assert _gone(engines), "the engine does not outlive a killed command"
@@ -323,7 +332,6 @@ def test_sigkill_in_the_middle_of_a_reply_ten_times_loses_nothing_before_it(home
             assert raw.execute(
                 "SELECT COUNT(*) FROM messages WHERE status = 'streaming'"
             ).fetchone() == (0,), "the next start wrote the dead reply down as incomplete"
-        earlier = thread
     assert kills == 10, f"only {kills} of {attempt + 1} replies lasted long enough to be killed"
 
 
