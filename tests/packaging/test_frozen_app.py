@@ -120,3 +120,5 @@ def test_frozen_llmos_serve_answers_with_its_engine_child(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
