@@ -54,7 +54,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1313,38 +1313,42 @@ def _file_lock(path: Path, timeout_s: float) -> Iterator[None]:
     """An exclusive lock on ``path`` between processes (flock; a byte lock on Windows)."""
     deadline = time.monotonic() + timeout_s
     with open(path, "a+b") as handle:
-        if sys.platform == "win32":
-            import msvcrt
-
-            while True:
-                try:
-                    handle.seek(0)
-                    msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise ChatStoreBusy(f"{path} stayed locked by another program") from None
-                    time.sleep(0.05)
+        lock, unlock = _lock_calls(handle)
+        while True:
             try:
-                yield
-            finally:
-                handle.seek(0)
-                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-        else:
-            import fcntl
+                lock()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise ChatStoreBusy(f"{path} stayed locked by another program") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            unlock()
 
-            while True:
-                try:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise ChatStoreBusy(f"{path} stayed locked by another program") from None
-                    time.sleep(0.05)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+def _lock_calls(handle: Any) -> tuple[Callable[[], None], Callable[[], None]]:
+    """(try to lock without waiting, unlock) for an open file, on this platform."""
+    fd = handle.fileno()
+    if sys.platform == "win32":
+        import msvcrt
+
+        def lock() -> None:
+            handle.seek(0)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+        def unlock() -> None:
+            handle.seek(0)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+        return lock, unlock
+    import fcntl
+
+    return (
+        lambda: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB),
+        lambda: fcntl.flock(fd, fcntl.LOCK_UN),
+    )
 
 
 def _like_escape(text: str) -> str:
