@@ -37,8 +37,9 @@ from llmos_desktop.core.engine.contract import (
     LoadOptions,
     SamplingOptions,
 )
+from llmos_desktop.core.paths import AppPaths
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 RECENT_MODELS_KEPT = 10
 CHAT_MAX_TOKENS = 512  # a chat reply's default length; the API's default is "until full"
 # Disk kept for saved conversation states (KV caches), so an old chat reopens without
@@ -48,6 +49,8 @@ MAX_KV_STATE_DISK_MB = 1 << 20  # 1 TiB: a bound against typos, not a recommenda
 # QMainWindow.saveGeometry() is about 66 bytes; anything near this bound is not one.
 MAX_WINDOW_GEOMETRY_CHARS = 4096
 MAX_CHAT_ID_CHARS = 128
+MAX_PATH_CHARS = 4096
+MAX_URL_CHARS = 2048
 
 Language = Literal["en", "zh_CN"]
 """The translations the app ships (resources/i18n); None in Settings: follow the system."""
@@ -76,6 +79,12 @@ class Settings(BaseModel):
     # QMainWindow.saveGeometry() as base64 (size, position, maximized, screen).
     window_geometry: str | None = Field(None, max_length=MAX_WINDOW_GEOMETRY_CHARS)
     last_chat_id: str | None = Field(None, min_length=1, max_length=MAX_CHAT_ID_CHARS)
+    # The Models pane (version 4). None: the models folder under the data folder.
+    models_dir: str | None = Field(None, min_length=1, max_length=MAX_PATH_CHARS)
+    # None: HF_ENDPOINT when set, else https://huggingface.co (core/models/hub.py).
+    hub_endpoint: str | None = Field(None, min_length=1, max_length=MAX_URL_CHARS)
+    # None: the system's proxy settings (HTTPS_PROXY...); "" would be "no proxy".
+    http_proxy: str | None = Field(None, max_length=MAX_URL_CHARS)
 
     @field_validator("window_geometry")
     @classmethod
@@ -93,6 +102,10 @@ class Settings(BaseModel):
             path,
             *[p for p in self.recent_models if p != path][: RECENT_MODELS_KEPT - 1],
         ]
+
+    def models_folder(self, paths: AppPaths) -> Path:
+        """Where downloaded and copied-in models live."""
+        return Path(self.models_dir).expanduser() if self.models_dir else paths.models
 
     def window_geometry_bytes(self) -> bytes | None:
         """The saved window geometry, decoded (None when none was saved)."""
@@ -156,6 +169,8 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
         if isinstance(language, str):
             spelled = language.strip().replace("-", "_").lower()
             data["language"] = {"en": "en", "en_us": "en", "zh_cn": "zh_CN"}.get(spelled)
+    # Version 4 added models_dir, hub_endpoint and http_proxy, with defaults: nothing to
+    # move; the bump keeps a version-3 app from writing over them unseen.
     data["schema_version"] = SCHEMA_VERSION
     return data
 

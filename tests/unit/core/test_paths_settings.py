@@ -111,7 +111,7 @@ def test_out_of_bounds_values_are_refused_when_set() -> None:
         settings.load = LoadOptions(n_ctx=1)
 
 
-def test_version_2_files_are_migrated_to_3_keeping_every_value(tmp_path: Path) -> None:
+def test_version_2_files_are_migrated_to_the_current_version_keeping_every_value(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
     version_2 = {
         "schema_version": 2,
@@ -124,7 +124,7 @@ def test_version_2_files_are_migrated_to_3_keeping_every_value(tmp_path: Path) -
     }
     path.write_text(json.dumps(version_2))
     loaded = load_settings(path)
-    assert loaded.schema_version == SCHEMA_VERSION == 3
+    assert loaded.schema_version == SCHEMA_VERSION == 4
     assert loaded.load == LoadOptions(n_ctx=8192, n_gpu_layers=-1, n_threads=4)
     assert (loaded.sampling.temperature, loaded.sampling.top_k) == (0.3, 20)
     assert loaded.sampling.max_tokens == 256
@@ -133,13 +133,14 @@ def test_version_2_files_are_migrated_to_3_keeping_every_value(tmp_path: Path) -
     assert loaded.language == "zh_CN"  # another spelling of a shipped translation
     # The new fields start at their defaults.
     assert loaded.theme == "system"
+    assert (loaded.models_dir, loaded.hub_endpoint, loaded.http_proxy) == (None, None, None)
     assert loaded.enter_sends is True
     assert loaded.kv_state_disk_mb == DEFAULT_KV_STATE_DISK_MB == 2048
     assert loaded.window_geometry is None
     assert loaded.last_chat_id is None
     save_settings(path, loaded)
     written = json.loads(path.read_text())
-    assert written["schema_version"] == 3
+    assert written["schema_version"] == SCHEMA_VERSION
     assert written["theme"] == "system" and written["kv_state_disk_mb"] == 2048
 
 
@@ -258,3 +259,11 @@ def test_writer_reports_a_failed_write(tmp_path: Path) -> None:
             future.result(10)
     finally:
         writer.close()
+
+
+def test_the_models_folder_is_the_data_folder_s_unless_the_user_chose_one(tmp_path: Path) -> None:
+    paths = app_paths({"LLMOS_HOME": str(tmp_path)})
+    settings = Settings()
+    assert settings.models_folder(paths) == paths.models
+    settings.models_dir = str(tmp_path / "elsewhere")
+    assert settings.models_folder(paths) == tmp_path / "elsewhere"
