@@ -2,31 +2,38 @@
 
 Nothing heavy is imported here (no llama_cpp, fastapi, huggingface_hub, numpy, gguf):
 the engine process starts lazily on the first model load, so the window paints fast.
-The settings are read before the QApplication's widgets exist, so the translators
-(ui/i18n.py) are installed first and every widget is made in its language; the window
-applies the theme before it builds its pages (ui/theme.py).
+
+Start-up paints the window's frame first (``start_window``): the language, theme and
+geometry are read from the settings file with the json module (core/appearance.py), the
+translators installed (ui/i18n.py) before any widget is made, and the frame (navigation,
+status bar, menus) shown. Once it has painted, the next turn of the loop reads the full
+Settings (pydantic, the engine contract), builds the engine service and the pages. Tests
+build the whole window at once with ``build_window``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
 
-from llmos_desktop.core.engine.control.service import Engine
-from llmos_desktop.core.engine.control.supervisor import EngineSupervisor
+from llmos_desktop.core.appearance import Appearance, peek_appearance
 from llmos_desktop.core.paths import AppPaths, app_paths
-from llmos_desktop.core.settings import Settings, load_settings
 from llmos_desktop.ui.main_window import MainWindow
 
 if TYPE_CHECKING:
+    import asyncio
+
     import qasync
+
+    from llmos_desktop.core.engine.control.service import Engine
+    from llmos_desktop.core.settings import Settings
 
 APPLICATION_NAME = "LLMOS Desktop"
 ORGANIZATION_NAME = "LLMOS"
@@ -43,6 +50,8 @@ def asyncgen_hooks(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
     and httpcore's connection lock can stay taken, after which the next request hangs.
     With the hooks the loop closes such generators in a task of their own, as asyncio does.
     """
+    import asyncio
+
     if not isinstance(loop, asyncio.BaseEventLoop):
         yield
         return
@@ -64,6 +73,9 @@ def build_engine(paths: AppPaths, settings: Settings) -> Engine:
     The RAM prompt cache and the disk budget for saved conversation states come from
     the settings (read once: a change in Settings applies at the next start).
     """
+    from llmos_desktop.core.engine.control.service import Engine
+    from llmos_desktop.core.engine.control.supervisor import EngineSupervisor
+
     supervisor = EngineSupervisor(
         log_path=paths.engine_log,
         cache_bytes=settings.prompt_cache_mb * 1024 * 1024,
@@ -83,6 +95,8 @@ def build_window(
 
     Needs a QApplication; the engine process is not started.
     """
+    from llmos_desktop.core.settings import load_settings
+
     if paths is None:
         paths = app_paths().ensure()
     if settings is None:
@@ -92,16 +106,73 @@ def build_window(
     return MainWindow(engine=engine, settings=settings, paths=paths)
 
 
+class _PaintSpy(QObject):
+    """Notes when any widget of ``window`` first receives a Paint event."""
+
+    def __init__(self, window: QWidget) -> None:
+        super().__init__()
+        self._window = window
+        self.painted = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            not self.painted
+            and event.type() == QEvent.Type.Paint
+            and isinstance(watched, QWidget)
+            and watched.window() is self._window
+        ):
+            self.painted = True
+        return False
+
+
+def start_window(paths: AppPaths, appearance: Appearance | None = None) -> MainWindow:
+    """The window's frame, as start-up shows it first; ``finish_window`` adds the pages.
+
+    The frame needs no Settings object (``appearance`` comes from peek_appearance), no
+    engine service and no event loop, so it paints before any of them is imported.
+    """
+    if appearance is None:
+        appearance = peek_appearance(paths.settings_file)
+    return MainWindow(paths=paths, appearance=appearance)
+
+
+def show_until_painted(window: QWidget, timeout: float = 2.0) -> bool:
+    """Show ``window`` and run Qt's events until it has painted (False: it did not within
+    ``timeout`` seconds: a window started minimised or hidden goes on anyway)."""
+    app = QApplication.instance()
+    assert app is not None
+    spy = _PaintSpy(window)
+    app.installEventFilter(spy)
+    try:
+        window.show()
+        deadline = time.monotonic() + timeout
+        while not spy.painted and time.monotonic() < deadline:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        return spy.painted
+    finally:
+        app.removeEventFilter(spy)
+
+
+def finish_window(window: MainWindow) -> None:
+    """Read the settings, build the engine service and put the pages in ``window``'s frame
+    (under the event loop: the pages start tasks). Nothing happens once it is closing."""
+    from llmos_desktop.core.settings import load_settings
+
+    if window.pages_ready or window.shutting_down:
+        return
+    settings = load_settings(window.paths.settings_file)
+    window.build_pages(settings=settings, engine=build_engine(window.paths, settings))
+
+
 async def close_window(window: MainWindow) -> None:
     """Stop the window's tasks, then the engine process, so no orphan is left."""
     await window.shutdown()
-    await window.engine.close()
+    if window.pages_ready:
+        await window.engine.close()
 
 
-def create_application(argv: Sequence[str]) -> tuple[QApplication, qasync.QEventLoop]:
-    """The QApplication (names, icon, desktop entry) and the one qasync loop on it."""
-    import qasync  # after PySide6, so qasync binds to it and not to another Qt binding
-
+def make_application(argv: Sequence[str]) -> QApplication:
+    """The QApplication, with the app's names, icon and desktop entry."""
     from llmos_desktop.resources import app_icon
 
     app = QApplication.instance() or QApplication(list(argv))
@@ -113,9 +184,24 @@ def create_application(argv: Sequence[str]) -> tuple[QApplication, qasync.QEvent
     # The loop ends when the window's close is handled (engine stopped first), not when
     # Qt sees the last window go.
     app.setQuitOnLastWindowClosed(False)
+    return app
+
+
+def make_loop(app: QApplication) -> qasync.QEventLoop:
+    """The one asyncio loop, qasync's, on ``app``'s Qt event loop (set as the current one)."""
+    import asyncio
+
+    import qasync  # after PySide6, so qasync binds to it and not to another Qt binding
+
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    return app, loop
+    return loop
+
+
+def create_application(argv: Sequence[str]) -> tuple[QApplication, qasync.QEventLoop]:
+    """The QApplication (names, icon, desktop entry) and the one qasync loop on it."""
+    app = make_application(argv)
+    return app, make_loop(app)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if status is not None:
         return status
     # The app's own log (app.log), set up here only: tests build windows without it.
+    import asyncio
     import logging
     import platform
 
@@ -152,10 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = app_paths().ensure()
     log_file = setup_logging(paths.logs)
     install_qt_message_handler()  # before the QApplication, so its start-up messages count
-    settings = load_settings(paths.settings_file)
-    app, loop = create_application([program, *qt_args])
+    appearance = peek_appearance(paths.settings_file)
+    app = make_application([program, *qt_args])
     # Before any widget is built: widgets translate their texts when they are made.
-    language = choose_language(settings.language)
+    language = choose_language(appearance.language)
     install_translators(app, language)
     logging.getLogger("llmos_desktop.app").info(
         "LLMOS Desktop %s starting: Python %s, Qt %s on %s, language %s, log %s",
@@ -166,7 +253,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         language,
         log_file,
     )
-    window = build_window(paths=paths, settings=settings)
+    # The frame paints before the event loop and the pages exist (issue 10's start-up
+    # target); the loop's first turn builds the pages.
+    window = start_window(paths, appearance)
+    show_until_painted(window)
+    loop = make_loop(app)
+    loop.call_soon(finish_window, window)
     closed = asyncio.Event()
     window.closed.connect(closed.set)
 
@@ -180,7 +272,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         await closed.wait()
         await close_window(window)
 
-    window.show()
     with loop, asyncgen_hooks(loop):
         main_task = loop.create_task(run())
         try:

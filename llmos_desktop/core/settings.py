@@ -26,11 +26,17 @@ import typing
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+# Re-exported ("X as X"): Settings' own types, defined where start-up reads them.
+from llmos_desktop.core.appearance import LANGUAGES as LANGUAGES
+from llmos_desktop.core.appearance import MAX_WINDOW_GEOMETRY_CHARS
+from llmos_desktop.core.appearance import THEMES as THEMES
+from llmos_desktop.core.appearance import Language as Language
+from llmos_desktop.core.appearance import Theme as Theme
 from llmos_desktop.core.atomic import write_text_atomic
 from llmos_desktop.core.engine.contract import (
     DEFAULT_PROMPT_CACHE_MB,
@@ -46,18 +52,10 @@ CHAT_MAX_TOKENS = 512  # a chat reply's default length; the API's default is "un
 # re-reading it; 0 turns the disk cache off.
 DEFAULT_KV_STATE_DISK_MB = 2048
 MAX_KV_STATE_DISK_MB = 1 << 20  # 1 TiB: a bound against typos, not a recommendation
-# QMainWindow.saveGeometry() is about 66 bytes; anything near this bound is not one.
-MAX_WINDOW_GEOMETRY_CHARS = 4096
 MAX_CHAT_ID_CHARS = 128
 MAX_PATH_CHARS = 4096
 MAX_URL_CHARS = 2048
 
-Language = Literal["en", "zh_CN"]
-"""The translations the app ships (resources/i18n); None in Settings: follow the system."""
-LANGUAGES: tuple[Language, ...] = typing.get_args(Language)
-
-Theme = Literal["system", "light", "dark"]
-THEMES: tuple[Theme, ...] = typing.get_args(Theme)
 
 log = logging.getLogger(__name__)
 

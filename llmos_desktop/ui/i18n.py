@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
 
-from llmos_desktop.core.settings import LANGUAGES, Language
+from llmos_desktop.core.appearance import LANGUAGES, Language
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ forwards that to the bar.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QSize, Qt, Signal
@@ -34,18 +34,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from llmos_desktop.core.chat.options import ChatOptions
-from llmos_desktop.core.chat.session import ReplyEnded
-from llmos_desktop.core.engine.control.service import Engine
-from llmos_desktop.core.engine.errors import EngineFailure
+from llmos_desktop.core.appearance import Appearance
 from llmos_desktop.core.paths import AppPaths
-from llmos_desktop.core.settings import Settings, SettingsWriter
-from llmos_desktop.ui.chat_page import ChatPage
 from llmos_desktop.ui.status_bar import EngineState, EngineStatusBar
 from llmos_desktop.ui.theme import ThemeManager
 from llmos_desktop.ui.widgets.placeholder import PlaceholderPage
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from llmos_desktop.core.chat.session import ReplyEnded
+    from llmos_desktop.core.engine.control.service import Engine
+    from llmos_desktop.core.engine.errors import EngineFailure
+    from llmos_desktop.core.settings import Settings, SettingsWriter
+    from llmos_desktop.ui.chat_page import ChatPage
     from llmos_desktop.ui.settings_page import SettingsPage
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class MainWindow(QMainWindow):
     # GUI thread, so no widget is touched from that thread.
     engine_exited = Signal(object)
     closed = Signal()
+    pages_built = Signal()  # the pages are in the frame (build_pages)
     open_chat_changed = Signal(object)  # str | None: the chat reopened at the next start
 
     CHAT_PAGE, MODELS_PAGE, STORE_PAGE, SETTINGS_PAGE = range(4)
@@ -65,21 +68,34 @@ class MainWindow(QMainWindow):
     def __init__(
         self,
         *,
-        engine: Engine,
-        settings: Settings,
         paths: AppPaths,
+        engine: Engine | None = None,
+        settings: Settings | None = None,
+        appearance: Appearance | None = None,
         parent: QWidget | None = None,
     ) -> None:
+        """The window; with ``settings`` and ``engine`` its pages are built at once.
+
+        Without them only the frame is built (navigation, empty pages, status bar, menus,
+        in ``appearance``'s theme and geometry) and ``build_pages`` finishes it: start-up
+        paints the frame first (app.start_window).
+        """
         super().__init__(parent)
-        self.engine = engine
-        self.settings = settings
         self.paths = paths
-        self.settings_writer = SettingsWriter(paths.settings_file)
+        self._engine: Engine | None = None
+        self._settings: Settings | None = None
+        self._settings_writer: SettingsWriter | None = None
+        self._chat_page: ChatPage | None = None
+        if appearance is None:
+            appearance = Appearance(
+                theme=settings.theme if settings is not None else "system",
+                window_geometry=settings.window_geometry_bytes() if settings else None,
+            )
         app = QApplication.instance()
         assert isinstance(app, QApplication)
         # Before any child widget exists: each is then polished once, in the right colours.
         self.theme = ThemeManager(app, self)
-        self.theme.apply(settings.theme)
+        self.theme.apply(appearance.theme)
         self.setWindowTitle(self.tr("LLMOS Desktop"))
         self.setMinimumSize(QSize(640, 420))
 
@@ -92,44 +108,23 @@ class MainWindow(QMainWindow):
         self.navigation.setFrameShape(QListWidget.Shape.NoFrame)
         self.pages = QStackedWidget(self)
         self.pages.setObjectName("pages")
-
-        self.chat_page = ChatPage(
-            engine=engine,
-            settings=settings,
-            paths=paths,
-            settings_writer=self.settings_writer,
-            parent=self,
-        )
-        self.models_page = PlaceholderPage(
-            self.tr("Models"),
-            self.tr(
-                "Browse and download GGUF models from the Hugging Face Hub — coming soon. "
-                "For now, open a .gguf file from the Chat page."
-            ),
-            self,
-        )
-        self.store_page = PlaceholderPage(
-            self.tr("Store"),
-            self.tr("Install small LLM apps from a catalogue — coming soon."),
-            self,
-        )
-        # The Settings page is built when first shown: it is not needed to start, and its
-        # many spin boxes cost a few tens of milliseconds.
+        # Empty until build_pages puts the real pages in their places. The Settings page
+        # is built when first shown even then: it is not needed to start, and its many
+        # spin boxes cost a few tens of milliseconds.
+        self._slots = [QWidget(self) for _ in range(4)]
         self._settings_page: SettingsPage | None = None
-        self._settings_slot = QWidget(self)
         self.page_actions: list[QAction] = []
         go_menu = self.menuBar().addMenu(self.tr("&Go"))
-        for number, (label, page) in enumerate(
-            (
-                (self.tr("Chat"), self.chat_page),
-                (self.tr("Models"), self.models_page),
-                (self.tr("Store"), self.store_page),
-                (self.tr("Settings"), self._settings_slot),
+        for number, (label, slot) in enumerate(
+            zip(
+                (self.tr("Chat"), self.tr("Models"), self.tr("Store"), self.tr("Settings")),
+                self._slots,
+                strict=True,
             ),
             start=1,
         ):
             self.navigation.addItem(label)
-            self.pages.addWidget(page)
+            self.pages.addWidget(slot)
             action = QAction(label, self)
             action.setShortcut(QKeySequence(f"Ctrl+{number}"))
             action.triggered.connect(lambda _checked=False, row=number - 1: self.show_page(row))
@@ -161,7 +156,9 @@ class MainWindow(QMainWindow):
             " { background: palette(highlight); color: palette(highlighted-text); }"
         )
 
-        self.status_bar = EngineStatusBar(engine_pid=lambda: self.engine.pid, parent=self)
+        self.status_bar = EngineStatusBar(
+            engine_pid=lambda: self._engine.pid if self._engine is not None else None, parent=self
+        )
         self.setStatusBar(self.status_bar)
 
         quit_action = QAction(self.tr("&Quit"), self)
@@ -174,14 +171,94 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu(self.tr("&Help"))
         help_menu.addAction(self.about_action)
         self._about_task: asyncio.Future[None] | None = None
+        self._unsubscribe_exit: Callable[[], None] = lambda: None
+        self.shutting_down = False
+        self._restore_geometry(appearance.window_geometry)
+        if settings is not None and engine is not None:
+            self.build_pages(settings=settings, engine=engine)
 
-        self.chat_page.engine_state_changed.connect(self._on_chat_page_engine_state_changed)
-        self.chat_page.model_loaded.connect(self._on_chat_page_model_loaded)
-        self.chat_page.reply_finished.connect(self._on_chat_page_reply_finished)
-        self.chat_page.chat_opened.connect(self._on_chat_page_chat_opened)
+    def build_pages(self, *, settings: Settings, engine: Engine) -> None:
+        """Put the pages in the frame, with their services; emits ``pages_built``."""
+        from llmos_desktop.core.settings import SettingsWriter
+        from llmos_desktop.ui.chat_page import ChatPage
+
+        if self._chat_page is not None:
+            raise RuntimeError("the window's pages are built already")
+        self._engine = engine
+        self._settings = settings
+        self._settings_writer = SettingsWriter(self.paths.settings_file)
+        if settings.theme != self.theme.choice:
+            self.theme.apply(settings.theme)
+        self._chat_page = ChatPage(
+            engine=engine,
+            settings=settings,
+            paths=self.paths,
+            settings_writer=self._settings_writer,
+            parent=self,
+        )
+        self.models_page = PlaceholderPage(
+            self.tr("Models"),
+            self.tr(
+                "Browse and download GGUF models from the Hugging Face Hub — coming soon. "
+                "For now, open a .gguf file from the Chat page."
+            ),
+            self,
+        )
+        self.store_page = PlaceholderPage(
+            self.tr("Store"),
+            self.tr("Install small LLM apps from a catalogue — coming soon."),
+            self,
+        )
+        for row, page in enumerate((self._chat_page, self.models_page, self.store_page)):
+            self._replace_slot(row, page)
+
+        self._chat_page.engine_state_changed.connect(self._on_chat_page_engine_state_changed)
+        self._chat_page.model_loaded.connect(self._on_chat_page_model_loaded)
+        self._chat_page.reply_finished.connect(self._on_chat_page_reply_finished)
+        self._chat_page.chat_opened.connect(self._on_chat_page_chat_opened)
         self.engine_exited.connect(self._on_engine_exited)
         self._unsubscribe_exit = engine.subscribe_exit(self.engine_exited.emit)
-        self._restore_geometry()
+        if self.pages.currentIndex() == self.SETTINGS_PAGE:
+            self.settings_page  # noqa: B018  # the user went there while the pages were built
+        self.pages_built.emit()
+
+    def _replace_slot(self, row: int, page: QWidget) -> None:
+        """Put ``page`` where the empty slot of ``row`` is, keeping what is shown."""
+        slot = self.pages.widget(row)
+        showing = self.pages.currentIndex() == row
+        self.pages.insertWidget(row, page)
+        self.pages.removeWidget(slot)
+        slot.deleteLater()
+        if showing:
+            self.pages.setCurrentWidget(page)
+
+    @property
+    def pages_ready(self) -> bool:
+        return self._chat_page is not None
+
+    @property
+    def chat_page(self) -> ChatPage:
+        if self._chat_page is None:
+            raise RuntimeError("the window's pages are not built yet")
+        return self._chat_page
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the window's engine is not built yet")
+        return self._engine
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            raise RuntimeError("the window's settings are not read yet")
+        return self._settings
+
+    @property
+    def settings_writer(self) -> SettingsWriter:
+        if self._settings_writer is None:
+            raise RuntimeError("the window's settings are not read yet")
+        return self._settings_writer
 
     def _file_menu(self, quit_action: QAction) -> QMenu:
         menu = QMenu(self.tr("&File"), self)
@@ -204,12 +281,7 @@ class MainWindow(QMainWindow):
                 settings=self.settings, paths=self.paths, writer=self.settings_writer, parent=self
             )
             page.settings_changed.connect(self._on_settings_page_settings_changed)
-            showing = self.pages.currentWidget() is self._settings_slot
-            self.pages.insertWidget(self.SETTINGS_PAGE, page)
-            self.pages.removeWidget(self._settings_slot)
-            self._settings_slot.deleteLater()
-            if showing:
-                self.pages.setCurrentWidget(page)
+            self._replace_slot(self.SETTINGS_PAGE, page)
             self._settings_page = page
         return self._settings_page
 
@@ -238,9 +310,14 @@ class MainWindow(QMainWindow):
 
     async def shutdown(self) -> None:
         """Stop the pages' work and write the settings; the caller then closes the engine."""
+        import asyncio  # not at import: the frame paints before asyncio loads
+
+        self.shutting_down = True
         self._unsubscribe_exit()
         self.status_bar.stop()
         self.theme.detach()
+        if self._chat_page is None:
+            return  # closed before the pages were built: nothing was read, nothing to save
         if self.isVisible():
             self._remember_geometry()
         # The Settings page first: its flush touches its widgets, and the chat page's
@@ -261,15 +338,15 @@ class MainWindow(QMainWindow):
 
     # --- geometry -----------------------------------------------------------------------
 
-    def _restore_geometry(self) -> None:
-        saved = self.settings.window_geometry_bytes()
+    def _restore_geometry(self, saved: bytes | None) -> None:
         # restoreGeometry refuses data that is not a saved geometry, and moves a window
         # whose screen is gone onto one that is there.
         if not saved or not self.restoreGeometry(QByteArray(saved)):
             self.resize(DEFAULT_SIZE)
 
     def _remember_geometry(self) -> None:
-        self.settings.remember_window_geometry(bytes(self.saveGeometry().data()))
+        if self._settings is not None:
+            self._settings.remember_window_geometry(bytes(self.saveGeometry().data()))
 
     def _save_settings(self) -> None:
         future = self.settings_writer.save(self.settings)
@@ -278,7 +355,7 @@ class MainWindow(QMainWindow):
     # --- slots --------------------------------------------------------------------------
 
     def _on_navigation_current_row_changed(self, row: int) -> None:
-        if row == self.SETTINGS_PAGE:
+        if row == self.SETTINGS_PAGE and self.pages_ready:
             self.settings_page  # noqa: B018  # built here, on first use
         if row >= 0:
             self.pages.setCurrentIndex(row)
@@ -290,6 +367,8 @@ class MainWindow(QMainWindow):
             self.chat_page.set_enter_sends(self.settings.enter_sends)
         elif name == "sampling":
             # New chats start from the new defaults; a chat keeps its own settings.
+            from llmos_desktop.core.chat.options import ChatOptions
+
             self.chat_page.set_default_sampling(ChatOptions.from_settings(self.settings))
 
     def _on_chat_page_engine_state_changed(
@@ -307,6 +386,8 @@ class MainWindow(QMainWindow):
         self.remember_open_chat(chat_id)
 
     def _on_about_action_triggered(self) -> None:
+        import asyncio
+
         if self._about_task is None or self._about_task.done():
             self._about_task = asyncio.ensure_future(self._show_about())
 
@@ -315,7 +396,7 @@ class MainWindow(QMainWindow):
 
         backend = self.tr("engine not started")
         # Ask a running engine only: About must not start one.
-        if self.engine.running:
+        if self._engine is not None and self._engine.running:
             try:
                 backend = str((await self.engine.status()).get("backend", backend))
             except Exception as exc:  # the dialog still opens; it just says why

@@ -13,14 +13,16 @@ never waits for /proc). No model, no polling: an idle window costs nothing.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QLocale, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -219,9 +221,13 @@ class EngineStatusBar(QStatusBar):
         pid = self._engine_pid()
         if pid is None:
             return
+        import asyncio  # here, not at import: the window's frame paints before asyncio loads
+
         self._poll_task = asyncio.ensure_future(self._measure_memory(pid))
 
     async def _measure_memory(self, pid: int) -> None:
+        import asyncio
+
         try:
             rss = await asyncio.get_running_loop().run_in_executor(None, process_rss, pid)
         except Exception:  # a failed measure must not end the polling

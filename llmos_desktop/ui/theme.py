@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
-from llmos_desktop.core.settings import Theme
+from llmos_desktop.core.appearance import Theme
 
 # Native styles that draw their own light controls whatever the palette says (Windows'
 # Vista style, Qt's default on Windows 10 and on Qt < 6.7's Windows 11): dark needs Fusion.

@@ -461,6 +461,77 @@ def test_start_up_imports_nothing_heavy(tmp_path: Path) -> None:
     assert report == {"heavy": [], "pid": None}
 
 
+def test_start_up_paints_the_frame_before_the_settings_and_builds_the_pages_after(
+    tmp_path: Path,
+) -> None:
+    """What app.main does, in its order: the frame (in the saved theme and language)
+    paints before pydantic, the engine contract or asyncio are imported; the loop's first
+    turn reads the settings and builds the pages, which then work."""
+    home = tmp_path / "home"
+    paths = app_paths({"LLMOS_HOME": str(home)}).ensure()
+    paths.settings_file.write_text(
+        json.dumps(
+            {"schema_version": 4, "theme": "dark", "language": "zh_CN", "enter_sends": False}
+        )
+    )
+    script = (
+        "import sys, json\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "import llmos_desktop.app as app\n"
+        "from llmos_desktop.core.paths import app_paths\n"
+        "from llmos_desktop.core.appearance import peek_appearance\n"
+        "from llmos_desktop.ui.i18n import choose_language, install_translators\n"
+        "qapp = app.make_application(['llmos-desktop'])\n"
+        "paths = app_paths().ensure()\n"
+        "look = peek_appearance(paths.settings_file)\n"
+        "install_translators(qapp, choose_language(look.language))\n"
+        "window = app.start_window(paths, look)\n"
+        "painted = app.show_until_painted(window)\n"
+        "before = [m for m in ('pydantic', 'asyncio', 'llmos_desktop.core.settings',"
+        " 'llmos_desktop.core.engine.contract', 'llmos_desktop.ui.chat_page')"
+        " if m in sys.modules]\n"
+        "frame = {'theme': window.theme.choice, 'title': window.navigation.item(0).text(),"
+        " 'ready': window.pages_ready}\n"
+        "loop = app.make_loop(qapp)\n"
+        "loop.call_soon(app.finish_window, window)\n"
+        "loop.call_soon(loop.stop)\n"
+        "loop.run_forever()\n"
+        "after = {'ready': window.pages_ready, 'enter_sends': window.settings.enter_sends,"
+        " 'chat_shown': window.pages.currentWidget() is window.chat_page,"
+        " 'pid': window.engine.pid}\n"
+        "loop.run_until_complete(app.close_window(window))\n"
+        "loop.close()\n"
+        "print(json.dumps({'painted': painted, 'before': before, 'frame': frame,"
+        " 'after': after}))\n"
+    )
+    env = dict(os.environ, LLMOS_HOME=str(home), QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["painted"] is True
+    assert report["before"] == []
+    assert report["frame"] == {"theme": "dark", "title": "聊天", "ready": False}
+    assert report["after"] == {"ready": True, "enter_sends": False, "chat_shown": True, "pid": None}
+
+
+def test_a_window_closed_before_its_pages_were_built_closes_cleanly(
+    qtbot: QtBot, qasync_loop: object
+) -> None:
+    from llmos_desktop.app import finish_window, start_window
+
+    paths = app_paths().ensure()
+    window = start_window(paths)
+    qtbot.addWidget(window)
+    window.show()
+    window.close()
+    run_on_loop(close_window(window), 30)
+    finish_window(window)  # the loop's first turn, after the close: builds nothing
+    assert not window.pages_ready
+    assert not paths.settings_file.exists()  # nothing was read, so nothing is written
+
+
 def test_help_about_opens_without_starting_an_engine(
     fresh_window: MainWindow, qtbot: QtBot
 ) -> None:

@@ -111,7 +111,9 @@ def test_out_of_bounds_values_are_refused_when_set() -> None:
         settings.load = LoadOptions(n_ctx=1)
 
 
-def test_version_2_files_are_migrated_to_the_current_version_keeping_every_value(tmp_path: Path) -> None:
+def test_version_2_files_are_migrated_to_the_current_version_keeping_every_value(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "settings.json"
     version_2 = {
         "schema_version": 2,
