@@ -15,13 +15,15 @@ from typing import Final
 __all__ = ["SplitName", "is_mmproj", "model_stem", "quant_of", "split_of"]
 
 # llama.cpp's gguf-split names: "<stem>-00001-of-00003.gguf".
-_SPLIT: Final = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.I)
+_SPLIT: Final = re.compile(
+    r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.I | re.ASCII
+)
 
 # Quantization names as llama.cpp's quantize tool writes them, longest first so that
 # "Q4_K_M" wins over "Q4_K" and "IQ2_XXS" over "IQ2_XS".
 _QUANTS: Final = (
     "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S",
-    "IQ3_M", "IQ4_XS", "IQ4_NL", "TQ1_0", "TQ2_0", "Q2_K_S", "Q2_K_L", "Q2_K", "Q3_K_S",
+    "IQ3_M", "IQ4_XS", "IQ4_NL", "TQ1_0", "TQ2_0", "Q2_K_S", "Q2_K_L", "Q2_K_XL", "Q2_K", "Q3_K_S",
     "Q3_K_M", "Q3_K_L", "Q3_K_XL", "Q3_K", "Q4_K_S", "Q4_K_M", "Q4_K_L", "Q4_K_XL", "Q4_K",
     "Q5_K_S", "Q5_K_M", "Q5_K_L", "Q5_K_XL", "Q5_K", "Q6_K_L", "Q6_K_XL", "Q6_K", "Q4_0_4_4",
     "Q4_0_4_8", "Q4_0_8_8", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q8_K_XL", "MXFP4",
@@ -31,9 +33,9 @@ _QUANT: Final = re.compile(
     r"(?:^|[-_.])(?:UD-)?(?P<quant>"
     + "|".join(sorted(_QUANTS, key=len, reverse=True))
     + r")(?=$|[-_.])",
-    re.I,
+    re.I | re.ASCII,  # ASCII: the Kelvin sign is not a "K", an Arabic digit not a "1"
 )
-_MMPROJ: Final = re.compile(r"(?:^|[-_.])mmproj(?:$|[-_.])", re.I)
+_MMPROJ: Final = re.compile(r"(?:^|[-_.])mmproj(?:$|[-_.])", re.I | re.ASCII)
 
 
 @dataclass(frozen=True)
