@@ -13,12 +13,18 @@ from typing import Final
 
 from llmos_desktop.core.models.gguf.reader import GGUFInfo, _positive_int
 
-__all__ = ["estimate_memory_bytes"]
+__all__ = [
+    "RUNTIME_OVERHEAD",
+    "compute_buffer_bytes",
+    "estimate_memory_bytes",
+    "fallback_kv_cache_bytes",
+    "kv_cache_bytes_per_token",
+]
 
 _log = logging.getLogger(__name__)
 
 _MIB: Final = 1024 * 1024
-_RUNTIME_OVERHEAD: Final = 128 * _MIB  # compute buffers, runtime; rough on purpose
+RUNTIME_OVERHEAD: Final = 128 * _MIB  # compute buffers, runtime; rough on purpose
 
 
 def estimate_memory_bytes(info: GGUFInfo, n_ctx: int = 4096) -> int:
@@ -50,8 +56,56 @@ def _memory_parts(info: GGUFInfo, n_ctx: int) -> tuple[int, int, int]:
     weights = max(0, info.expected_size)
     kv = _kv_cache_bytes(info, n_ctx)
     if kv is None:
-        kv = max(64 * _MIB, weights // 8) * n_ctx // 4096
-    return weights, kv, _RUNTIME_OVERHEAD
+        kv = fallback_kv_cache_bytes(weights, n_ctx)
+    return weights, kv, RUNTIME_OVERHEAD
+
+
+def fallback_kv_cache_bytes(weights: int, n_ctx: int) -> int:
+    """The KV cache guessed from the weights alone, for files whose header says too little
+    (or that have not been read): an eighth of the weights, at least 64 MiB, per 4096
+    tokens. Real models need less (a 4 GB 7B model needs 0.5 GiB at 4096), so it errs high."""
+    return max(64 * _MIB, weights // 8) * n_ctx // 4096
+
+
+def kv_cache_bytes_per_token(info: GGUFInfo) -> int | None:
+    """Bytes of f16 KV cache one token of context takes, over all layers; None when the
+    header lacks the hyperparameters (use ``fallback_kv_cache_bytes`` then).
+
+    The same sum ``estimate_memory_bytes`` uses: per-layer head counts are understood,
+    sliding-window layers count as full ones.
+    """
+    return _kv_cache_bytes(info, 1)
+
+
+def compute_buffer_bytes(info: GGUFInfo, n_ctx: int, n_ubatch: int = 512) -> int | None:
+    """llama.cpp's compute buffer for one batch, without flash attention (the engine's
+    setting); None when the header lacks the vocabulary size or the head count.
+
+    The larger of the two big intermediates dominates it: the logits of a batch
+    (vocabulary x batch x f32: 512 MiB for Gemma 3's 262,144 tokens) and the attention
+    scores of one layer (context x batch x heads x f32), plus 20% for the rest. Checked
+    against llama.cpp's own "compute buffer size" log line (tests/unit/core/models/
+    test_fit.py): Gemma 3 270M, 514.5 MiB at 4,096 and 32,768 tokens (this gives 614
+    MiB); SmolLM2 135M, 99.4 MiB at 2,048 tokens (115 MiB) and 166.4 MiB at 8,192 (173
+    MiB). ``estimate_memory_bytes`` does not use it (its fixed RUNTIME_OVERHEAD is what
+    the pre-flight check was tuned with).
+    """
+    arch = info.architecture
+    n_vocab = info.vocab_size
+    if not arch or not n_vocab:
+        return None
+    heads = info.metadata.get(f"{arch}.attention.head_count")
+    if type(heads) is int:
+        n_head = heads
+    elif isinstance(heads, tuple) and heads and all(type(h) is int for h in heads):
+        n_head = max(int(h) for h in heads)
+    else:
+        return None
+    if n_head <= 0:
+        return None
+    n_ctx = _effective_n_ctx(info, n_ctx)
+    largest = max(n_vocab * n_ubatch * 4, n_ctx * n_ubatch * n_head * 4)
+    return largest + largest // 5
 
 
 def _kv_cache_bytes(info: GGUFInfo, n_ctx: int) -> int | None:

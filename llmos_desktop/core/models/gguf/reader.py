@@ -15,11 +15,17 @@ copied below from the bundled llama.cpp and cross-checked against ``gguf`` by te
 
 Every failure is a ``ModelFileError`` with a one-line message that names the file;
 the small helpers at the end build those messages for ``check`` too.
+
+``read_gguf_info_from_prefix`` runs the same parser over the first bytes of a file
+that is elsewhere (on the Hub: core/models/remote_gguf.py fetches them with Range
+requests) and says ``NeedMoreBytes`` when the header goes on past them, so a remote
+header is judged exactly as the downloaded file would be.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
 import os
@@ -35,7 +41,14 @@ from typing import Any, BinaryIO, Final, TypeAlias
 from llmos_desktop.core.engine.contract import ErrorKind
 from llmos_desktop.core.text import one_line
 
-__all__ = ["GGUFInfo", "MetadataValue", "ModelFileError", "read_gguf_info"]
+__all__ = [
+    "GGUFInfo",
+    "MetadataValue",
+    "ModelFileError",
+    "NeedMoreBytes",
+    "read_gguf_info",
+    "read_gguf_info_from_prefix",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -293,6 +306,56 @@ def read_gguf_info(path: str | os.PathLike[str]) -> GGUFInfo:
         ) from exc
 
 
+class NeedMoreBytes(Exception):
+    """``read_gguf_info_from_prefix`` needs more of the file than the prefix it was given.
+
+    ``needed`` is a lower bound: the parser stopped at the first item that runs past the
+    prefix, and the header may go on after it. ``have`` is the prefix's length.
+    """
+
+    def __init__(self, have: int, needed: int) -> None:
+        super().__init__(f"the header goes on past byte {have:,}: {needed:,} bytes needed")
+        self.have = have
+        self.needed = needed
+
+
+def read_gguf_info_from_prefix(
+    prefix: bytes, total_size: int, *, path: str | os.PathLike[str] = "model.gguf"
+) -> GGUFInfo:
+    """Read a GGUF header from the first bytes of a file whose full size is ``total_size``.
+
+    For a file that is not on this disk (a model on the Hub, read with HTTP Range
+    requests): the same parser, limits and messages as ``read_gguf_info``, which the
+    remote reader (core/models/remote_gguf.py) relies on to give the same answer. A
+    length that points past ``total_size`` is judged as for a local file of that size;
+    one that points past the prefix but not past the file raises ``NeedMoreBytes``, so
+    the caller fetches more and calls again. ``path`` is what ``GGUFInfo.path`` and the
+    messages name (the path inside the repository).
+
+    Raises ModelFileError for a file that must not be loaded, NeedMoreBytes for a
+    prefix that is too short, ValueError when the prefix is longer than the file.
+    """
+    file_path = Path(os.fspath(path))
+    name = _display_name(file_path)
+    if len(prefix) > total_size:
+        raise ValueError(f"a prefix of {len(prefix):,} bytes of a {total_size:,}-byte file")
+    if total_size <= 0:
+        raise ModelFileError("empty", f"{name} is empty (0 bytes)")
+    try:
+        return _parse_info(_PrefixReader(prefix, total_size), file_path, name)
+    except _NeedMore as exc:
+        raise NeedMoreBytes(len(prefix), exc.needed) from None
+    except ModelFileError:
+        raise
+    except MemoryError as exc:
+        raise ModelFileError("corrupt", f"{name} is too big to inspect (out of memory)") from exc
+    except Exception as exc:
+        _log.exception("unexpected error while reading the header of %s", file_path)
+        raise ModelFileError(
+            "corrupt", f"{name} could not be read as a GGUF file ({type(exc).__name__})"
+        ) from exc
+
+
 # --- reading --------------------------------------------------------------------------
 
 
@@ -495,6 +558,36 @@ class _Reader:
         return None
 
 
+class _NeedMore(Exception):
+    """A prefix reader ran out of bytes before the file's end: fetch ``needed`` bytes."""
+
+    def __init__(self, needed: int) -> None:
+        super().__init__(needed)
+        self.needed = needed
+
+
+class _PrefixReader(_Reader):
+    """A ``_Reader`` over the first bytes of a file of known size.
+
+    The whole prefix is the window, so nothing is copied. Reads past the file's size are
+    ``_Truncated`` as for a file on disk; reads past the prefix are ``_NeedMore``.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, prefix: bytes, size: int) -> None:
+        super().__init__(io.BytesIO(), size)
+        self._buf = prefix
+        self._start = 0
+
+    def _window(self, n: int) -> int:
+        if self.pos + n <= len(self._buf):
+            return self.pos
+        if n > self.size - self.pos:
+            raise _Truncated(self.pos)
+        raise _NeedMore(self.pos + n)
+
+
 @dataclass
 class _Parsed:
     version: int = 0
@@ -536,39 +629,47 @@ def _read(path: Path, name: str) -> GGUFInfo:
         size = st.st_size
         if size == 0:
             raise ModelFileError("empty", f"{name} is empty (0 bytes)")
-        reader = _Reader(file, size)
-        try:
-            parsed = _parse(reader, name)
-        except _Truncated as exc:
-            if size - exc.at > _MAX_HEADER_ITEM:
-                # A cut-off download ends inside its last item; this length points
-                # far past the end of a file that goes on for a long way.
-                raise ModelFileError(
-                    "corrupt",
-                    f"{name} is damaged: a length at byte {exc.at:,} of its header points "
-                    f"past the end of the file ({size:,} bytes)",
-                ) from exc
+        return _parse_info(_Reader(file, size), path, name)
+
+
+def _parse_info(reader: _Reader, path: Path, name: str) -> GGUFInfo:
+    """Parse what ``reader`` reads into a GGUFInfo; the checks shared by both entry points.
+
+    A prefix reader's ``_NeedMore`` passes through: the caller fetches more bytes.
+    """
+    size = reader.size
+    try:
+        parsed = _parse(reader, name)
+    except _Truncated as exc:
+        if size - exc.at > _MAX_HEADER_ITEM:
+            # A cut-off download ends inside its last item; this length points
+            # far past the end of a file that goes on for a long way.
             raise ModelFileError(
-                "truncated",
-                f"{name} is an incomplete download: the file ends after "
-                f"{_format_bytes(size)}, inside its header",
+                "corrupt",
+                f"{name} is damaged: a length at byte {exc.at:,} of its header points "
+                f"past the end of the file ({size:,} bytes)",
             ) from exc
-        except _Corrupt as exc:
-            raise ModelFileError("corrupt", f"{name} is damaged: {exc.detail}") from exc
-        if size < parsed.required_size:
-            have, want = _format_sizes(size, parsed.expected_size)
-            raise ModelFileError(
-                "truncated", f"{name} is an incomplete download: {have} of {want} expected"
-            )
-        if parsed.duplicate_token is not None:
-            token = _quote(parsed.duplicate_token.decode("utf-8", "replace"))
-            raise ModelFileError(
-                "corrupt", f"{name} is damaged: the token {token} appears twice in its vocabulary"
-            )
-        try:
-            bos, eos = _special_tokens(reader, parsed)
-        except (_Truncated, _Corrupt):  # not reachable after a full parse; be safe
-            bos = eos = None
+        raise ModelFileError(
+            "truncated",
+            f"{name} is an incomplete download: the file ends after "
+            f"{_format_bytes(size)}, inside its header",
+        ) from exc
+    except _Corrupt as exc:
+        raise ModelFileError("corrupt", f"{name} is damaged: {exc.detail}") from exc
+    if size < parsed.required_size:
+        have, want = _format_sizes(size, parsed.expected_size)
+        raise ModelFileError(
+            "truncated", f"{name} is an incomplete download: {have} of {want} expected"
+        )
+    if parsed.duplicate_token is not None:
+        token = _quote(parsed.duplicate_token.decode("utf-8", "replace"))
+        raise ModelFileError(
+            "corrupt", f"{name} is damaged: the token {token} appears twice in its vocabulary"
+        )
+    try:
+        bos, eos = _special_tokens(reader, parsed)
+    except (_Truncated, _Corrupt, _NeedMore):  # not reachable after a full parse; be safe
+        bos = eos = None
     return _info(path, size, parsed, bos, eos)
 
 
