@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="also print llama.cpp's own log (always written to the log file)",
     )
     _add_chat_commands(commands)
+    from llmos_desktop.cli_models import add_models_commands
+
+    add_models_commands(commands)
     return parser
 
 
@@ -1024,6 +1027,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.chats_command is None:
                 parser.parse_args(["chats", "--help"])
             return _chats(args)
+        if args.command == "models":
+            from llmos_desktop.cli_models import run_models
+
+            return run_models(args)
     except CliError as exc:
         print(f"llmos: error: {exc}", file=sys.stderr)
         return exc.code
