@@ -1,7 +1,7 @@
 """The main window: navigation on the left, one page at a time, engine state below.
 
-Pages receive their services in constructors. Chat and Settings work; Models and Store
-are placeholders that later issues replace with ui/models/ and ui/store/ pages. Every
+Pages receive their services in constructors. Chat, Models and Settings work; Store is a
+placeholder that a later issue replaces with ui/store/. Every
 page is one click, one arrow key in the navigation list, or Ctrl+1..4 away (the *Go*
 menu lists them).
 
@@ -44,8 +44,10 @@ if TYPE_CHECKING:
     import asyncio
 
     from llmos_desktop.core.chat.session import ReplyEnded
+    from llmos_desktop.core.engine.contract import ModelLoad
     from llmos_desktop.core.engine.control.service import Engine
     from llmos_desktop.core.engine.errors import EngineFailure
+    from llmos_desktop.core.models.service import ModelsService
     from llmos_desktop.core.settings import Settings, SettingsWriter
     from llmos_desktop.ui.chat_page import ChatPage
     from llmos_desktop.ui.settings_page import SettingsPage
@@ -177,10 +179,18 @@ class MainWindow(QMainWindow):
         if settings is not None and engine is not None:
             self.build_pages(settings=settings, engine=engine)
 
-    def build_pages(self, *, settings: Settings, engine: Engine) -> None:
-        """Put the pages in the frame, with their services; emits ``pages_built``."""
+    def build_pages(
+        self, *, settings: Settings, engine: Engine, models: ModelsService | None = None
+    ) -> None:
+        """Put the pages in the frame, with their services; emits ``pages_built``.
+
+        ``models`` (default: one made here) is the Models page's service; the chat page
+        asks it how each model file loads (its per-model defaults).
+        """
+        from llmos_desktop.core.models.service import ModelsService
         from llmos_desktop.core.settings import SettingsWriter
         from llmos_desktop.ui.chat_page import ChatPage
+        from llmos_desktop.ui.models.page import ModelsPage
 
         if self._chat_page is not None:
             raise RuntimeError("the window's pages are built already")
@@ -189,21 +199,17 @@ class MainWindow(QMainWindow):
         self._settings_writer = SettingsWriter(self.paths.settings_file)
         if settings.theme != self.theme.choice:
             self.theme.apply(settings.theme)
+        self.models = models if models is not None else ModelsService(self.paths, settings)
         self._chat_page = ChatPage(
             engine=engine,
             settings=settings,
             paths=self.paths,
             settings_writer=self._settings_writer,
+            load_options=self.models.load_options_for,
             parent=self,
         )
-        self.models_page = PlaceholderPage(
-            self.tr("Models"),
-            self.tr(
-                "Browse and download GGUF models from the Hugging Face Hub — coming soon. "
-                "For now, open a .gguf file from the Chat page."
-            ),
-            self,
-        )
+        self.models_page = ModelsPage(self.models, settings, self._settings_writer, self)
+        self.models_page.load_requested.connect(self._on_models_page_load_requested)
         self.store_page = PlaceholderPage(
             self.tr("Store"),
             self.tr("Install small LLM apps from a catalogue — coming soon."),
@@ -218,6 +224,8 @@ class MainWindow(QMainWindow):
         self._chat_page.chat_opened.connect(self._on_chat_page_chat_opened)
         self.engine_exited.connect(self._on_engine_exited)
         self._unsubscribe_exit = engine.subscribe_exit(self.engine_exited.emit)
+        # Downloads a previous run left unfinished go on (on worker threads) from now.
+        self.models_page.start()
         if self.pages.currentIndex() == self.SETTINGS_PAGE:
             self.settings_page  # noqa: B018  # the user went there while the pages were built
         self.pages_built.emit()
@@ -278,7 +286,11 @@ class MainWindow(QMainWindow):
             from llmos_desktop.ui.settings_page import SettingsPage
 
             page = SettingsPage(
-                settings=self.settings, paths=self.paths, writer=self.settings_writer, parent=self
+                settings=self.settings,
+                paths=self.paths,
+                writer=self.settings_writer,
+                token_store=self.models.token,
+                parent=self,
             )
             page.settings_changed.connect(self._on_settings_page_settings_changed)
             self._replace_slot(self.SETTINGS_PAGE, page)
@@ -324,7 +336,10 @@ class MainWindow(QMainWindow):
         # shutdown waits for its tasks and the store (the event loop runs meanwhile).
         if self._settings_page is not None:
             await self._settings_page.flush()
+        await self.models_page.shutdown()
         await self.chat_page.shutdown()
+        # Joins the download threads (their partial files stay for the next start).
+        await asyncio.get_running_loop().run_in_executor(None, self.models.close)
         try:
             await asyncio.wrap_future(self.settings_writer.save(self.settings))
         except OSError as exc:
@@ -361,7 +376,9 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentIndex(row)
 
     def _on_settings_page_settings_changed(self, name: str) -> None:
-        if name == "theme":
+        if name in ("models_dir", "hub_endpoint", "http_proxy", "hf_token"):
+            self.models_page.apply_setting(name)
+        elif name == "theme":
             self.theme.apply(self.settings.theme)
         elif name == "enter_sends":
             self.chat_page.set_enter_sends(self.settings.enter_sends)
@@ -370,6 +387,11 @@ class MainWindow(QMainWindow):
             from llmos_desktop.core.chat.options import ChatOptions
 
             self.chat_page.set_default_sampling(ChatOptions.from_settings(self.settings))
+
+    def _on_models_page_load_requested(self, spec: ModelLoad) -> None:
+        # The chat page loads it with the same per-model options (load_options_for).
+        self.show_page(self.CHAT_PAGE)
+        self.chat_page.load_model(spec.path)
 
     def _on_chat_page_engine_state_changed(
         self, state: EngineState, model: str | None, progress: float | None

@@ -1,5 +1,6 @@
 """The Settings page: language, theme, how Enter behaves, the chat's default sampling, how
-models are loaded, the disk budget for saved conversation states, and where data lives.
+models are loaded, the disk budget for saved conversation states, where data lives, and
+the models folder and how the Hugging Face Hub is reached (endpoint, proxy, token).
 
 Every number is bounded by the engine contract (``field_bounds`` reads the pydantic
 constraints of SamplingOptions, LoadOptions and Settings), so the page cannot store a
@@ -10,23 +11,32 @@ window's SettingsWriter, on its worker thread: the GUI thread never waits for th
 When each change takes effect: the theme at once; Enter's behaviour at once (the chat
 page listens to ``settings_changed``); sampling for the next reply; load options at the
 next model load; the language and the disk budget at the next start (the page says so).
+The models folder, the Hub endpoint and the proxy apply at once (the Models page listens
+to ``settings_changed``). The Hugging Face token is not a setting: it is kept by the
+``TokenStore`` (the system keyring, else a private file), set and cleared off the GUI
+thread, and never shown again once saved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+import shiboken6
 from pydantic import BaseModel, ValidationError
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QFont, QPalette
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
+    QDialog,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QFrame,
     QGroupBox,
@@ -59,9 +69,21 @@ from llmos_desktop.ui.widgets.fields import (
     plain_label,
 )
 
+if TYPE_CHECKING:
+    from llmos_desktop.core.models.hub_token import TokenStore
+
+# Sample addresses shown in empty fields: not words, so not translated.
+ENDPOINT_EXAMPLE = "https://hub.example.com"
+PROXY_EXAMPLE = "http://proxy.example:8080"
+
 log = logging.getLogger(__name__)
 
 SAVE_DELAY_MS = 400
+# The Hub endpoints offered by name (core/models/hub.py has the same two).
+HUGGING_FACE = "https://huggingface.co"
+CHINA_MIRROR = "https://hf-mirror.com"
+_CUSTOM = "custom"
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
 class SettingsPage(QWidget):
@@ -76,6 +98,8 @@ class SettingsPage(QWidget):
         settings: Settings,
         paths: AppPaths,
         writer: SettingsWriter,
+        token_store: TokenStore | None = None,
+        environ: Mapping[str, str] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -83,6 +107,10 @@ class SettingsPage(QWidget):
         self._settings = settings
         self._paths = paths
         self._writer = writer
+        self._token_store = token_store
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self._token_task: asyncio.Task[None] | None = None
+        self._dialogs: list[QDialog] = []
         self._save_task: asyncio.Task[None] | None = None
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -93,6 +121,8 @@ class SettingsPage(QWidget):
         self._build()
         self._show_settings()
         self._connect()
+        # The token's state is read off the GUI thread once the event loop runs.
+        QTimer.singleShot(0, self._on_token_timer_timeout)
 
     # --- construction -------------------------------------------------------------------
 
@@ -114,6 +144,7 @@ class SettingsPage(QWidget):
         column.addWidget(self._sampling_group(content))
         column.addWidget(self._loading_group(content))
         column.addWidget(self._storage_group(content))
+        column.addWidget(self._hub_group(content))
         column.addStretch(1)
         # One label column for every group, so the fields line up down the page.
         width = max(label.sizeHint().width() for label in self._row_labels)
@@ -333,13 +364,132 @@ class SettingsPage(QWidget):
             self._paths.data,
             "dataFolder",
         )
-        self.models_folder_edit, self.open_models_button = self._folder_row(
+        return group
+
+    def _hub_group(self, parent: QWidget) -> QGroupBox:
+        group = QGroupBox(self.tr("Models and the Hugging Face Hub"), parent)
+        form = self._form(group)
+        self._hub_form = form
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+
+        folder_row = QWidget(group)
+        folder_layout = QHBoxLayout(folder_row)
+        folder_layout.setContentsMargins(0, 0, 0, 0)
+        self.models_folder_edit = QLineEdit(folder_row)
+        self.models_folder_edit.setObjectName("modelsFolderEdit")
+        self.models_folder_edit.setReadOnly(True)
+        self.models_folder_edit.setMinimumWidth(260)
+        self.open_models_button = QPushButton(self.tr("Open in file manager"), folder_row)
+        self.open_models_button.setObjectName("modelsFolderOpenButton")
+        self.open_models_button.setAccessibleName(
+            self.tr("Open the models folder in the file manager")
+        )
+        self.choose_models_button = QPushButton(self.tr("Bro&wse…"), folder_row)
+        self.choose_models_button.setObjectName("modelsFolderChooseButton")
+        self.choose_models_button.setAccessibleName(self.tr("Choose another models folder"))
+        self.default_models_button = QPushButton(self.tr("Default"), folder_row)
+        self.default_models_button.setObjectName("modelsFolderDefaultButton")
+        self.default_models_button.setAccessibleName(
+            self.tr("Use the default models folder in the data folder")
+        )
+        for widget in (
+            self.models_folder_edit,
+            self.open_models_button,
+            self.choose_models_button,
+            self.default_models_button,
+        ):
+            folder_layout.addWidget(widget, 1 if widget is self.models_folder_edit else 0)
+        label = QLabel(self.tr("M&odels folder:"), group)
+        label.setBuddy(self.models_folder_edit)
+        self.models_folder_edit.setAccessibleName(plain_label(label.text()))
+        form.addRow(label, folder_row)
+        self._row_labels.append(label)
+        self._hint(
             form,
+            self.tr(
+                "Where downloads and copied-in models go. Models already in the old folder "
+                "stay there."
+            ),
             group,
-            self.tr("M&odels folder:"),
-            self.tr("Open the models folder in the file manager"),
-            self._paths.models,
-            "modelsFolder",
+        )
+
+        self.endpoint_combo = ComboBox(group)
+        self.endpoint_combo.setObjectName("hubEndpointCombo")
+        env = self._environ.get("HF_ENDPOINT", "").strip()
+        self.endpoint_combo.addItem(
+            self.tr("Default ({address})").format(address=env or HUGGING_FACE), None
+        )
+        self.endpoint_combo.addItem(
+            self.tr("Mirror for mainland China (hf-mirror.com)"), CHINA_MIRROR
+        )
+        self.endpoint_combo.addItem(self.tr("Another address"), _CUSTOM)
+        self._row(
+            form,
+            self.tr("Hu&b endpoint:"),
+            self.endpoint_combo,
+            self.tr("Where models are searched for and downloaded from"),
+        )
+        self.endpoint_edit = QLineEdit(group)
+        self.endpoint_edit.setObjectName("hubEndpointEdit")
+        self.endpoint_edit.setPlaceholderText(ENDPOINT_EXAMPLE)
+        self.endpoint_edit.setAccessibleName(self.tr("Hub endpoint address"))
+        self.endpoint_edit.setMaxLength(2048)
+        form.addRow("", self.endpoint_edit)
+        self.endpoint_hint = self._hint(
+            form,
+            self.tr(
+                "The default is huggingface.co, or the HF_ENDPOINT environment variable when "
+                "it is set. Where the Hub is hard to reach, as often in mainland China, "
+                "choose the mirror."
+            ),
+            group,
+        )
+
+        self.proxy_combo = ComboBox(group)
+        self.proxy_combo.setObjectName("httpProxyCombo")
+        self.proxy_combo.addItem(self.tr("The system's proxy settings"), None)
+        self.proxy_combo.addItem(self.tr("No proxy"), "")
+        self.proxy_combo.addItem(self.tr("This proxy"), _CUSTOM)
+        self._row(
+            form,
+            self.tr("HTTP prox&y:"),
+            self.proxy_combo,
+            self.tr("The proxy for the Hub; TLS certificates are always checked"),
+        )
+        self.proxy_edit = QLineEdit(group)
+        self.proxy_edit.setObjectName("httpProxyEdit")
+        self.proxy_edit.setPlaceholderText(PROXY_EXAMPLE)
+        self.proxy_edit.setAccessibleName(self.tr("Proxy address"))
+        self.proxy_edit.setMaxLength(2048)
+        form.addRow("", self.proxy_edit)
+
+        token_row = QWidget(group)
+        token_layout = QHBoxLayout(token_row)
+        token_layout.setContentsMargins(0, 0, 0, 0)
+        self.token_label = QLabel(self.tr("Checking…"), token_row)
+        self.token_label.setObjectName("hubTokenState")
+        self.token_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.set_token_button = QPushButton(self.tr("Set token…"), token_row)
+        self.set_token_button.setObjectName("hubTokenSetButton")
+        self.set_token_button.setAccessibleName(self.tr("Set a Hugging Face token"))
+        self.clear_token_button = QPushButton(self.tr("Clear"), token_row)
+        self.clear_token_button.setObjectName("hubTokenClearButton")
+        self.clear_token_button.setAccessibleName(self.tr("Clear the Hugging Face token"))
+        self.clear_token_button.setEnabled(False)
+        token_layout.addWidget(self.token_label, 1)
+        token_layout.addWidget(self.set_token_button)
+        token_layout.addWidget(self.clear_token_button)
+        token_title = QLabel(self.tr("Hugging Face token:"), group)
+        token_title.setBuddy(self.set_token_button)
+        form.addRow(token_title, token_row)
+        self._row_labels.append(token_title)
+        self._hint(
+            form,
+            self.tr(
+                "For gated and private repositories. Kept in the system keyring (or a file "
+                "only you can read) and sent only to the Hub endpoint."
+            ),
+            group,
         )
         return group
 
@@ -402,7 +552,16 @@ class SettingsPage(QWidget):
         ]
 
     def _controls(self) -> list[QWidget]:
-        return [self.language_combo, self.theme_combo, self.enter_sends_check, *self._spins()]
+        return [
+            self.language_combo,
+            self.theme_combo,
+            self.enter_sends_check,
+            *self._spins(),
+            self.endpoint_combo,
+            self.endpoint_edit,
+            self.proxy_combo,
+            self.proxy_edit,
+        ]
 
     def _show_settings(self) -> None:
         """Put the settings' values into the widgets, without counting it as a change."""
@@ -422,6 +581,7 @@ class SettingsPage(QWidget):
             self.gpu_layers_spin.setValue(s.load.n_gpu_layers)
             self.threads_spin.setValue(s.load.n_threads or 0)
             self.kv_disk_spin.setValue(s.kv_state_disk_mb)
+            self._show_hub_settings()
         finally:
             for control, was in zip(self._controls(), blocked, strict=True):
                 control.blockSignals(was)
@@ -449,6 +609,15 @@ class SettingsPage(QWidget):
             spin.valueChanged.connect(lambda _v, read=read: self._on_load_spin_changed(*read()))
         self.kv_disk_spin.valueChanged.connect(self._on_kv_disk_spin_changed)
         self.reset_button.clicked.connect(self._on_reset_button_clicked)
+        self.open_models_button.clicked.connect(self._on_open_models_button_clicked)
+        self.choose_models_button.clicked.connect(self._on_choose_models_button_clicked)
+        self.default_models_button.clicked.connect(self._on_default_models_button_clicked)
+        self.endpoint_combo.currentIndexChanged.connect(self._on_endpoint_combo_changed)
+        self.endpoint_edit.editingFinished.connect(self._on_endpoint_edit_finished)
+        self.proxy_combo.currentIndexChanged.connect(self._on_proxy_combo_changed)
+        self.proxy_edit.editingFinished.connect(self._on_proxy_edit_finished)
+        self.set_token_button.clicked.connect(self._on_set_token_button_clicked)
+        self.clear_token_button.clicked.connect(self._on_clear_token_button_clicked)
 
     # --- slots --------------------------------------------------------------------------
 
@@ -531,9 +700,233 @@ class SettingsPage(QWidget):
             self._save_task = asyncio.ensure_future(self._save())
         if self._save_task is not None:
             await asyncio.gather(self._save_task, return_exceptions=True)
+        if self._token_task is not None:
+            await asyncio.gather(self._token_task, return_exceptions=True)
+
+    # --- models and the Hub ---------------------------------------------------------------
+
+    def _show_hub_settings(self) -> None:
+        """The Hub section's widgets from the settings (signals already blocked)."""
+        s = self._settings
+        folder = s.models_folder(self._paths)
+        self.models_folder_edit.setText(str(folder))
+        self.models_folder_edit.setCursorPosition(0)
+        self.open_models_button.setEnabled(folder.is_dir())
+        self.default_models_button.setEnabled(s.models_dir is not None)
+        endpoint = s.hub_endpoint
+        choice = None if endpoint is None else CHINA_MIRROR if endpoint == CHINA_MIRROR else _CUSTOM
+        self.endpoint_combo.setCurrentIndex(self.endpoint_combo.findData(choice))
+        self.endpoint_edit.setText(endpoint if choice == _CUSTOM and endpoint else "")
+        self._show_custom(self.endpoint_edit, choice == _CUSTOM)
+        proxy = s.http_proxy
+        proxy_choice = None if proxy is None else "" if proxy == "" else _CUSTOM
+        self.proxy_combo.setCurrentIndex(self.proxy_combo.findData(proxy_choice))
+        self.proxy_edit.setText(proxy or "")
+        self._show_custom(self.proxy_edit, proxy_choice == _CUSTOM)
+
+    def _show_custom(self, edit: QLineEdit, shown: bool) -> None:
+        """An address field is there only while "another address" is chosen."""
+        self._hub_form.setRowVisible(edit, shown)
+        edit.setEnabled(shown)
+
+    def _on_open_models_button_clicked(self) -> None:
+        self._open_folder(self._settings.models_folder(self._paths))
+
+    def _on_choose_models_button_clicked(self) -> None:
+        folder = self._settings.models_folder(self._paths)
+        dialog = QFileDialog(self, self.tr("Choose the models folder"), str(folder))
+        dialog.setObjectName("modelsFolderDialog")
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(self._on_models_folder_selected)
+        self._open_dialog(dialog)
+
+    def _on_models_folder_selected(self, path: str) -> None:
+        if path:
+            self.set_models_folder(Path(path))
+
+    def _on_default_models_button_clicked(self) -> None:
+        self.set_models_folder(None)
+
+    def set_models_folder(self, folder: Path | None) -> None:
+        """Use ``folder`` for models (None: the default, in the data folder)."""
+        value = None if folder is None or folder == self._paths.models else str(folder)
+        if value == self._settings.models_dir:
+            return
+        self._change("models_dir", value)
+        self._show_settings()
+
+    def _on_endpoint_combo_changed(self, _index: int) -> None:
+        choice = self.endpoint_combo.currentData()
+        self._show_custom(self.endpoint_edit, choice == _CUSTOM)
+        if choice == _CUSTOM:
+            self.endpoint_edit.setFocus()
+            if self.endpoint_edit.text().strip():
+                self._on_endpoint_edit_finished()
+            return
+        if choice != self._settings.hub_endpoint:
+            self._change("hub_endpoint", choice)
+
+    def _on_endpoint_edit_finished(self) -> None:
+        if self.endpoint_combo.currentData() != _CUSTOM:
+            return
+        text = self.endpoint_edit.text().strip()
+        if not text:
+            return
+        from llmos_desktop.core.models.hub import resolve_endpoint
+        from llmos_desktop.core.models.types import ModelsError
+
+        try:
+            endpoint = resolve_endpoint(text, environ={})
+        except ModelsError:
+            self.banner.show_error(
+                self.tr(
+                    "The Hub endpoint must be an http:// or https:// address such as "
+                    "https://huggingface.co."
+                )
+            )
+            return
+        if self.banner.kind == "error":
+            self.banner.clear()
+        if endpoint != self._settings.hub_endpoint:
+            self._change("hub_endpoint", endpoint)
+        self.endpoint_edit.setText(endpoint)
+
+    def _on_proxy_combo_changed(self, _index: int) -> None:
+        choice = self.proxy_combo.currentData()
+        self._show_custom(self.proxy_edit, choice == _CUSTOM)
+        if choice == _CUSTOM:
+            self.proxy_edit.setFocus()
+            if self.proxy_edit.text().strip():
+                self._on_proxy_edit_finished()
+            return
+        if choice != self._settings.http_proxy:
+            self._change("http_proxy", choice)
+
+    def _on_proxy_edit_finished(self) -> None:
+        if self.proxy_combo.currentData() != _CUSTOM:
+            return
+        text = self.proxy_edit.text().strip()
+        if not text:
+            return
+        if not valid_proxy(text):
+            self.banner.show_error(
+                self.tr(
+                    "The proxy must be an address such as http://proxy.example:8080 "
+                    "(http, https or socks5)."
+                )
+            )
+            return
+        if self.banner.kind == "error":
+            self.banner.clear()
+        if text != self._settings.http_proxy:
+            self._change("http_proxy", text)
+
+    # --- the token ------------------------------------------------------------------------
+
+    def token_store(self) -> TokenStore:
+        """The token store: the one given, else the one the models service uses."""
+        if self._token_store is None:
+            from llmos_desktop.core.models.hub_token import TokenStore
+            from llmos_desktop.core.models.service import TOKEN_FILE
+
+            self._token_store = TokenStore(self._paths.config / TOKEN_FILE)
+        return self._token_store
+
+    @property
+    def token_busy(self) -> bool:
+        return self._token_task is not None and not self._token_task.done()
+
+    def _on_token_timer_timeout(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # built without a running loop (a script): wait for it
+            QTimer.singleShot(50, self._on_token_timer_timeout)
+            return
+        self._token_task = asyncio.ensure_future(self._token_call(None))
+
+    def _on_set_token_button_clicked(self) -> None:
+        from llmos_desktop.ui.models.token_dialog import TokenDialog
+
+        dialog = TokenDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._start_token_call(("set", dialog.token())))
+        self._open_dialog(dialog)
+
+    def _on_clear_token_button_clicked(self) -> None:
+        self._start_token_call(("clear", ""))
+
+    def _start_token_call(self, change: tuple[str, str]) -> None:
+        self._token_task = asyncio.ensure_future(self._token_call(change))
+
+    async def _token_call(self, change: tuple[str, str] | None) -> None:
+        """Set or clear the token (or only read where it is), off the GUI thread."""
+        if change is not None:  # reading where it is changes nothing: the buttons stay
+            self.set_token_button.setEnabled(False)
+            self.clear_token_button.setEnabled(False)
+        loop = asyncio.get_running_loop()
+        try:
+            store = await loop.run_in_executor(None, self.token_store)
+            if change is not None:
+                action, token = change
+                if action == "set":
+                    await loop.run_in_executor(None, store.set, token)
+                else:
+                    await loop.run_in_executor(None, store.clear)
+            where = await loop.run_in_executor(None, store.where)
+        except Exception as exc:
+            log.warning("settings page: the token could not be changed: %s", exc)
+            if shiboken6.isValid(self.token_label):
+                self.token_label.setText(self.tr("The token could not be read or saved."))
+                self.banner.show_error(
+                    self.tr("The token was not saved: {error}").format(error=exc)
+                )
+                self.set_token_button.setEnabled(True)
+            return
+        if not shiboken6.isValid(self.token_label):
+            return  # the page was closed meanwhile
+        self.token_label.setText(
+            self.tr("No token")
+            if where is None
+            else self.tr("A token is kept in the system keyring")
+            if where == "keyring"
+            else self.tr("A token is kept in a file only you can read")
+        )
+        self.set_token_button.setEnabled(True)
+        self.clear_token_button.setEnabled(where is not None)
+        if change is not None:
+            self.settings_changed.emit("hf_token")
+
+    def _open_dialog(self, dialog: QDialog) -> None:
+        """Open a dialog without a nested event loop (the asyncio loop keeps running)."""
+        self._dialogs.append(dialog)
+        dialog.finished.connect(lambda _result: self._forget_dialog(dialog))
+        dialog.open()
+
+    def _forget_dialog(self, dialog: QDialog) -> None:
+        if dialog in self._dialogs:
+            self._dialogs.remove(dialog)
+
+    @property
+    def dialogs(self) -> list[QDialog]:
+        """The dialogs open now (tests answer them)."""
+        return list(self._dialogs)
 
     def _open_folder(self, folder: Path) -> None:
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
             self.banner.show_error(
                 self.tr("No file manager could open {folder}.").format(folder=folder)
             )
+
+
+def valid_proxy(proxy: str) -> bool:
+    """An http(s) or socks5 proxy URL with a host (what the Hub client accepts)."""
+    if not proxy.isprintable() or any(c.isspace() for c in proxy):
+        return False
+    try:
+        parts = urlsplit(proxy)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        return False
+    return parts.scheme.lower() in _PROXY_SCHEMES and bool(parts.hostname)

@@ -569,6 +569,56 @@ Last activity: {when}</source>
     </message>
 </context>
 <context>
+    <name>DownloadRow</name>
+    <message>
+        <source>Progress of {name}</source>
+        <translation>{name} 的下载进度</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Cancel the download of {name}</source>
+        <translation>取消下载 {name}</translation>
+    </message>
+    <message>
+        <source>Enter a token…</source>
+        <translation>输入令牌…</translation>
+    </message>
+    <message>
+        <source>Enter a Hugging Face token</source>
+        <translation>输入 Hugging Face 令牌</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>继续</translation>
+    </message>
+    <message>
+        <source>Retry</source>
+        <translation>重试</translation>
+    </message>
+    <message>
+        <source>{action} the download of {name}</source>
+        <translation>{action}下载 {name}</translation>
+    </message>
+    <message>
+        <source>Pause</source>
+        <translation>暂停</translation>
+    </message>
+    <message>
+        <source>Pause the download of {name}</source>
+        <translation>暂停下载 {name}</translation>
+    </message>
+</context>
+<context>
+    <name>DownloadsView</name>
+    <message>
+        <source>No downloads. Find a model under Discover, or pick one of the recommended models in the empty library.</source>
+        <translation>没有下载任务。可以在“发现”中查找模型，或在空的模型库中选择一个推荐模型。</translation>
+    </message>
+</context>
+<context>
     <name>EngineStatusBar</name>
     <message>
         <source>Engine state</source>
@@ -648,6 +698,286 @@ Last activity: {when}</source>
     </message>
 </context>
 <context>
+    <name>FirstRunPanel</name>
+    <message>
+        <source>Your library is empty</source>
+        <translation>模型库是空的</translation>
+    </message>
+    <message>
+        <source>Get a model to chat with. These small instruct models suit this computer; their size and checksum come from the Hub when the download starts.</source>
+        <translation>先获取一个模型来开始对话。以下小型指令模型适合这台电脑；开始下载时会从 Hub 获取它们的大小和校验和。</translation>
+    </message>
+    <message>
+        <source>Looking for models that fit this computer…</source>
+        <translation>正在查找适合这台电脑的模型…</translation>
+    </message>
+    <message>
+        <source>&amp;Browse the Hub…</source>
+        <translation>浏览 Hub(&amp;B)…</translation>
+    </message>
+    <message>
+        <source>Import a GG&amp;UF file…</source>
+        <translation>导入 GGUF 文件(&amp;U)…</translation>
+    </message>
+    <message>
+        <source>Get a better model</source>
+        <translation>获取更好的模型</translation>
+    </message>
+    <message>
+        <source>LLMOS Desktop comes with a very small starter model. These instruct models suit this computer and answer far better; their size and checksum come from the Hub when the download starts.</source>
+        <translation>LLMOS Desktop 自带一个非常小的入门模型。以下指令模型适合这台电脑，回答质量要好得多；开始下载时会从 Hub 获取它们的大小和校验和。</translation>
+    </message>
+    <message>
+        <source>This computer: {ram} of memory shared with its GPU.</source>
+        <translation>这台电脑：{ram} 内存，与 GPU 共享。</translation>
+    </message>
+    <message>
+        <source>This computer: {ram} of memory and a GPU with {vram}.</source>
+        <translation>这台电脑：{ram} 内存，GPU 显存 {vram}。</translation>
+    </message>
+    <message>
+        <source>This computer: {ram} of memory, no GPU used.</source>
+        <translation>这台电脑：{ram} 内存，不使用 GPU。</translation>
+    </message>
+    <message>
+        <source>None of the recommended models fits this computer&apos;s memory. Browse the Hub for a smaller one, or import a GGUF file.</source>
+        <translation>推荐的模型都超出了这台电脑的内存。请在 Hub 中查找更小的模型，或导入一个 GGUF 文件。</translation>
+    </message>
+</context>
+<context>
+    <name>HubBrowser</name>
+    <message>
+        <source>Search GGUF models on the Hub</source>
+        <translation>在 Hub 上搜索 GGUF 模型</translation>
+    </message>
+    <message>
+        <source>Search the Hub</source>
+        <translation>搜索 Hub</translation>
+    </message>
+    <message>
+        <source>&amp;Search</source>
+        <translation>搜索(&amp;S)</translation>
+    </message>
+    <message>
+        <source>So&amp;rt by:</source>
+        <translation>排序方式(&amp;R)：</translation>
+    </message>
+    <message>
+        <source>Sort by</source>
+        <translation>排序方式</translation>
+    </message>
+    <message>
+        <source>Most downloads</source>
+        <translation>下载最多</translation>
+    </message>
+    <message>
+        <source>Most likes</source>
+        <translation>点赞最多</translation>
+    </message>
+    <message>
+        <source>Trending</source>
+        <translation>热门</translation>
+    </message>
+    <message>
+        <source>Recently updated</source>
+        <translation>最近更新</translation>
+    </message>
+    <message>
+        <source>Search results</source>
+        <translation>搜索结果</translation>
+    </message>
+    <message>
+        <source>&amp;Open</source>
+        <translation>打开(&amp;O)</translation>
+    </message>
+    <message>
+        <source>Open the selected repository</source>
+        <translation>打开所选仓库</translation>
+    </message>
+    <message>
+        <source>Searching…</source>
+        <translation>正在搜索…</translation>
+    </message>
+    <message>
+        <source>Loading more…</source>
+        <translation>正在加载更多…</translation>
+    </message>
+    <message>
+        <source>The search failed: {error}</source>
+        <translation>搜索失败：{error}</translation>
+    </message>
+    <message>
+        <source>No GGUF repositories match “{query}”.</source>
+        <translation>没有与“{query}”匹配的 GGUF 仓库。</translation>
+    </message>
+    <message>
+        <source>No GGUF repositories found.</source>
+        <translation>未找到 GGUF 仓库。</translation>
+    </message>
+    <message>
+        <source>{count} repositories; scroll for more</source>
+        <translation>{count} 个仓库；向下滚动查看更多</translation>
+    </message>
+    <message>
+        <source>{count} repositories</source>
+        <translation>{count} 个仓库</translation>
+    </message>
+</context>
+<context>
+    <name>LibraryTableModel</name>
+    <message>
+        <source>Name</source>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <source>Architecture</source>
+        <translation>架构</translation>
+    </message>
+    <message>
+        <source>Parameters</source>
+        <translation>参数量</translation>
+    </message>
+    <message>
+        <source>Quantization</source>
+        <translation>量化</translation>
+    </message>
+    <message>
+        <source>Size</source>
+        <translation>大小</translation>
+    </message>
+    <message>
+        <source>Context</source>
+        <translation>上下文</translation>
+    </message>
+    <message>
+        <source>Template</source>
+        <translation>模板</translation>
+    </message>
+    <message>
+        <source>Projector</source>
+        <translation>投影器</translation>
+    </message>
+    <message>
+        <source>Source</source>
+        <translation>来源</translation>
+    </message>
+    <message>
+        <source>Last used</source>
+        <translation>上次使用</translation>
+    </message>
+    <message>
+        <source>The context length the model was trained for</source>
+        <translation>模型训练时使用的上下文长度</translation>
+    </message>
+    <message>
+        <source>Whether the file has its own chat template</source>
+        <translation>文件是否自带对话模板</translation>
+    </message>
+    <message>
+        <source>A vision projector (mmproj) is not a model to chat with: it gives a model of the same family the ability to see images</source>
+        <translation>视觉投影器（mmproj）不是用来对话的模型：它让同系列的模型能够看懂图像</translation>
+    </message>
+    <message>
+        <source>The Hub repository it was downloaded from</source>
+        <translation>下载来源的 Hub 仓库</translation>
+    </message>
+    <message>
+        <source>{name} cannot be used: {error}</source>
+        <translation>{name} 无法使用：{error}</translation>
+    </message>
+    <message>
+        <source>none</source>
+        <translation>无</translation>
+    </message>
+    <message>
+        <source>Cannot be used: {error}</source>
+        <translation>无法使用：{error}</translation>
+    </message>
+    <message>
+        <source>Yes</source>
+        <translation>是</translation>
+    </message>
+    <message>
+        <source>No</source>
+        <translation>否</translation>
+    </message>
+    <message>
+        <source>Comes with LLMOS Desktop</source>
+        <translation>LLMOS Desktop 自带</translation>
+    </message>
+    <message>
+        <source>Used in place</source>
+        <translation>在原位置使用</translation>
+    </message>
+    <message>
+        <source>Models folder</source>
+        <translation>模型文件夹</translation>
+    </message>
+    <message>
+        <source>Never</source>
+        <translation>从未使用</translation>
+    </message>
+</context>
+<context>
+    <name>LibraryView</name>
+    <message>
+        <source>Models on this computer</source>
+        <translation>这台电脑上的模型</translation>
+    </message>
+    <message>
+        <source>L&amp;oad</source>
+        <translation>加载(&amp;O)</translation>
+    </message>
+    <message>
+        <source>Load the selected model for chatting (Enter)</source>
+        <translation>加载所选模型用于对话（Enter）</translation>
+    </message>
+    <message>
+        <source>&amp;Defaults…</source>
+        <translation>默认设置(&amp;D)…</translation>
+    </message>
+    <message>
+        <source>Context size, GPU layers, threads and chat template for this model</source>
+        <translation>此模型的上下文大小、GPU 层数、线程数和对话模板</translation>
+    </message>
+    <message>
+        <source>Dele&amp;te…</source>
+        <translation>删除(&amp;T)…</translation>
+    </message>
+    <message>
+        <source>Show in file &amp;manager</source>
+        <translation>在文件管理器中显示(&amp;M)</translation>
+    </message>
+    <message>
+        <source>&amp;Import GGUF…</source>
+        <translation>导入 GGUF(&amp;I)…</translation>
+    </message>
+    <message>
+        <source>Add a .gguf file from anywhere: copy it in, or use it where it is</source>
+        <translation>从任意位置添加 .gguf 文件：复制到模型文件夹，或在原位置使用</translation>
+    </message>
+    <message>
+        <source>&amp;Refresh</source>
+        <translation>刷新(&amp;R)</translation>
+    </message>
+    <message>
+        <source>Scan the models folder again</source>
+        <translation>重新扫描模型文件夹</translation>
+    </message>
+    <message>
+        <source>Delete…</source>
+        <translation>删除…</translation>
+    </message>
+    <message>
+        <source>{count} models, {size}</source>
+        <translation>{count} 个模型，共 {size}</translation>
+    </message>
+    <message>
+        <source>1 model, {size}</source>
+        <translation>1 个模型，共 {size}</translation>
+    </message>
+</context>
+<context>
     <name>MainWindow</name>
     <message>
         <source>LLMOS Desktop</source>
@@ -660,10 +990,6 @@ Last activity: {when}</source>
     <message>
         <source>Models</source>
         <translation>模型</translation>
-    </message>
-    <message>
-        <source>Browse and download GGUF models from the Hugging Face Hub — coming soon. For now, open a .gguf file from the Chat page.</source>
-        <translation>从 Hugging Face Hub 浏览和下载 GGUF 模型——即将推出。目前请在“聊天”页面打开 .gguf 文件。</translation>
     </message>
     <message>
         <source>Store</source>
@@ -844,6 +1170,636 @@ Last activity: {when}</source>
         <translation>
             <numerusform>%n 个词元</numerusform>
         </translation>
+    </message>
+</context>
+<context>
+    <name>ModelDefaultsDialog</name>
+    <message>
+        <source>Defaults for {name}</source>
+        <translation>{name} 的默认设置</translation>
+    </message>
+    <message>
+        <source>How {name} is loaded from the library. Leave a value at its default to use the Settings page&apos;s.</source>
+        <translation>从模型库加载 {name} 时使用的设置。保留默认值的项将使用“设置”页面中的值。</translation>
+    </message>
+    <message>
+        <source> tokens</source>
+        <translation> 词元</translation>
+    </message>
+    <message>
+        <source>App default</source>
+        <translation>应用默认值</translation>
+    </message>
+    <message>
+        <source>&amp;Context size:</source>
+        <translation>上下文大小(&amp;C)：</translation>
+    </message>
+    <message>
+        <source>Trained for {n} tokens.</source>
+        <translation>训练上下文长度为 {n} 词元。</translation>
+    </message>
+    <message>
+        <source>Automatic (what fits this computer)</source>
+        <translation>自动（按这台电脑的配置）</translation>
+    </message>
+    <message>
+        <source>All layers</source>
+        <translation>所有层</translation>
+    </message>
+    <message>
+        <source>None (CPU only)</source>
+        <translation>不使用（仅 CPU）</translation>
+    </message>
+    <message>
+        <source>Number of layers</source>
+        <translation>指定层数</translation>
+    </message>
+    <message>
+        <source>&amp;GPU layers:</source>
+        <translation>GPU 层数(&amp;G)：</translation>
+    </message>
+    <message>
+        <source>&amp;Layers on the GPU:</source>
+        <translation>GPU 上的层数(&amp;L)：</translation>
+    </message>
+    <message>
+        <source>CPU &amp;threads:</source>
+        <translation>CPU 线程数(&amp;T)：</translation>
+    </message>
+    <message>
+        <source>Empty: the model&apos;s own chat template (or one chosen by its architecture)</source>
+        <translation>留空：使用模型自带的对话模板（或根据其架构选择的模板）</translation>
+    </message>
+    <message>
+        <source>Chat te&amp;mplate override:</source>
+        <translation>自定义对话模板(&amp;M)：</translation>
+    </message>
+    <message>
+        <source>The chat template is too long (at most {n} characters).</source>
+        <translation>对话模板过长（最多 {n} 个字符）。</translation>
+    </message>
+</context>
+<context>
+    <name>ModelsPage</name>
+    <message>
+        <source>Models</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Cl&amp;ear finished</source>
+        <translation>清除已完成(&amp;E)</translation>
+    </message>
+    <message>
+        <source>Clear finished downloads</source>
+        <translation>清除已完成的下载</translation>
+    </message>
+    <message>
+        <source>&amp;Library</source>
+        <translation>模型库(&amp;L)</translation>
+    </message>
+    <message>
+        <source>Dis&amp;cover</source>
+        <translation>发现(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Do&amp;wnloads</source>
+        <translation>下载(&amp;W)</translation>
+    </message>
+    <message>
+        <source>Models sections</source>
+        <translation>模型页面分区</translation>
+    </message>
+    <message>
+        <source>The models folder could not be read: {error}</source>
+        <translation>无法读取模型文件夹：{error}</translation>
+    </message>
+    <message>
+        <source>The library&apos;s list of models was damaged and was kept, unchanged, as {path}; a new list was started.</source>
+        <translation>模型库的模型列表已损坏，它已原样保留为 {path}；并已新建一个模型列表。</translation>
+    </message>
+    <message>
+        <source>The recommendations could not be read: {error}</source>
+        <translation>无法读取推荐模型：{error}</translation>
+    </message>
+    <message>
+        <source>{name} cannot be loaded: {error}</source>
+        <translation>无法加载 {name}：{error}</translation>
+    </message>
+    <message>
+        <source>The defaults for {name} were not saved: {error}</source>
+        <translation>未能保存 {name} 的默认设置：{error}</translation>
+    </message>
+    <message>
+        <source>{name} comes with LLMOS Desktop and cannot be deleted.</source>
+        <translation>{name} 是 LLMOS Desktop 自带的模型，无法删除。</translation>
+    </message>
+    <message>
+        <source>Delete model</source>
+        <translation>删除模型</translation>
+    </message>
+    <message>
+        <source>Remove {name} from the library?</source>
+        <translation>要从模型库中移除 {name} 吗？</translation>
+    </message>
+    <message>
+        <source>The file stays where it is: {path}</source>
+        <translation>文件会保留在原位置：{path}</translation>
+    </message>
+    <message>
+        <source>Delete {name}?</source>
+        <translation>要删除 {name} 吗？</translation>
+    </message>
+    <message>
+        <source>Its file is deleted from the models folder ({size}).</source>
+        <translation>它的文件将从模型文件夹中删除（{size}）。</translation>
+    </message>
+    <message>
+        <source>Its {n} files are deleted from the models folder ({size}).</source>
+        <translation>它的 {n} 个文件将从模型文件夹中删除（{size}）。</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <source>{name} was not deleted: {error}</source>
+        <translation>未能删除 {name}：{error}</translation>
+    </message>
+    <message>
+        <source>No file manager could open {folder}.</source>
+        <translation>没有可以打开 {folder} 的文件管理器。</translation>
+    </message>
+    <message>
+        <source>Import a GGUF model</source>
+        <translation>导入 GGUF 模型</translation>
+    </message>
+    <message>
+        <source>GGUF models (*.gguf)</source>
+        <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+    <message>
+        <source>All files (*)</source>
+        <translation>所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Copy {name} into the models folder, or use it where it is?</source>
+        <translation>将 {name} 复制到模型文件夹，还是在原位置使用？</translation>
+    </message>
+    <message>
+        <source>A copy stays in the library if the original is moved; in place takes no extra disk space.</source>
+        <translation>复制后，即使原文件被移动，模型库中的副本仍可使用；在原位置使用则不占用额外的磁盘空间。</translation>
+    </message>
+    <message>
+        <source>&amp;Copy in</source>
+        <translation>复制(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Use in &amp;place</source>
+        <translation>在原位置使用(&amp;P)</translation>
+    </message>
+    <message>
+        <source>Importing {name}…</source>
+        <translation>正在导入 {name}…</translation>
+    </message>
+    <message>
+        <source>{name} was not imported: {error}</source>
+        <translation>未能导入 {name}：{error}</translation>
+    </message>
+    <message>
+        <source>{name} is in the library.</source>
+        <translation>{name} 已添加到模型库。</translation>
+    </message>
+    <message>
+        <source>Importing {name}… {percent} %</source>
+        <translation>正在导入 {name}… {percent}%</translation>
+    </message>
+    <message>
+        <source>{repo} could not be opened: {error}</source>
+        <translation>无法打开 {repo}：{error}</translation>
+    </message>
+    <message>
+        <source>The token was not saved: {error}</source>
+        <translation>令牌未保存：{error}</translation>
+    </message>
+    <message>
+        <source>The token is kept in the system keyring.</source>
+        <translation>令牌已保存在系统密钥环中。</translation>
+    </message>
+    <message>
+        <source>The token is kept in a file only you can read.</source>
+        <translation>令牌已保存在只有你能读取的文件中。</translation>
+    </message>
+    <message>
+        <source>The downloads could not be read: {error}</source>
+        <translation>无法读取下载列表：{error}</translation>
+    </message>
+    <message>
+        <source>{file} cannot be downloaded: {error}</source>
+        <translation>无法下载 {file}：{error}</translation>
+    </message>
+    <message>
+        <source>{file} is already in the library.</source>
+        <translation>{file} 已在模型库中。</translation>
+    </message>
+    <message>
+        <source>Do&amp;wnloads ({n})</source>
+        <translation>下载（{n}）(&amp;W)</translation>
+    </message>
+    <message>
+        <source>The download could not be changed: {error}</source>
+        <translation>无法更改下载状态：{error}</translation>
+    </message>
+</context>
+<context>
+    <name>ModelsWording</name>
+    <message>
+        <source>unknown size</source>
+        <translation>大小未知</translation>
+    </message>
+    <message>
+        <source>{n} B</source>
+        <translation>{n} B</translation>
+    </message>
+    <message>
+        <source>{n} KB</source>
+        <translation>{n} KB</translation>
+    </message>
+    <message>
+        <source>{n} MB</source>
+        <translation>{n} MB</translation>
+    </message>
+    <message>
+        <source>{n} GB</source>
+        <translation>{n} GB</translation>
+    </message>
+    <message>
+        <source>{n} TB</source>
+        <translation>{n} TB</translation>
+    </message>
+    <message>
+        <source>{n}K</source>
+        <translation>{n}K</translation>
+    </message>
+    <message>
+        <source>{n}M</source>
+        <translation>{n}M</translation>
+    </message>
+    <message>
+        <source>{n}B</source>
+        <translation>{n}B</translation>
+    </message>
+    <message>
+        <source>{n} tokens</source>
+        <translation>{n} 词元</translation>
+    </message>
+    <message>
+        <source>Gated (the authors approve each request)</source>
+        <translation>受限（作者逐一审批访问申请）</translation>
+    </message>
+    <message>
+        <source>Gated (accept the licence on the Hub)</source>
+        <translation>受限（需在 Hub 上接受许可协议）</translation>
+    </message>
+    <message>
+        <source>{n} s</source>
+        <translation>{n} 秒</translation>
+    </message>
+    <message>
+        <source>{n} min</source>
+        <translation>{n} 分钟</translation>
+    </message>
+    <message>
+        <source>{h} h {m} min</source>
+        <translation>{h} 小时 {m} 分钟</translation>
+    </message>
+    <message>
+        <source>{size}/s</source>
+        <translation>{size}/s</translation>
+    </message>
+    <message>
+        <source>Checking…</source>
+        <translation>正在检查…</translation>
+    </message>
+    <message>
+        <source>Too large for this computer</source>
+        <translation>对这台电脑来说太大</translation>
+    </message>
+    <message>
+        <source>Fits fully on the GPU</source>
+        <translation>可完全放入 GPU</translation>
+    </message>
+    <message>
+        <source>Partly on the GPU</source>
+        <translation>部分在 GPU 上运行</translation>
+    </message>
+    <message>
+        <source>Runs on the CPU</source>
+        <translation>在 CPU 上运行</translation>
+    </message>
+    <message>
+        <source>Partly on the GPU ({n} layers)</source>
+        <translation>部分在 GPU 上运行（{n} 层）</translation>
+    </message>
+    <message>
+        <source>{how}, up to {context}</source>
+        <translation>{how}，上下文最多 {context}</translation>
+    </message>
+    <message>
+        <source>Reading the model&apos;s header from the Hub…</source>
+        <translation>正在从 Hub 读取模型的文件头…</translation>
+    </message>
+    <message>
+        <source>Needs about {size} with this context.</source>
+        <translation>按此上下文大小，约需 {size} 内存。</translation>
+    </message>
+    <message>
+        <source>Estimated from the file size; the model&apos;s header is not read yet.</source>
+        <translation>根据文件大小估算；尚未读取模型的文件头。</translation>
+    </message>
+    <message>
+        <source>From the model&apos;s header and this computer&apos;s memory.</source>
+        <translation>根据模型的文件头和这台电脑的内存计算。</translation>
+    </message>
+    <message>
+        <source>{general} ({detail})</source>
+        <translation>{general}（{detail}）</translation>
+    </message>
+    <message>
+        <source>Unexpected error: {error}</source>
+        <translation>意外错误：{error}</translation>
+    </message>
+    <message>
+        <source>This needs a Hugging Face token (or the token given was refused).</source>
+        <translation>需要 Hugging Face 令牌（或提供的令牌被拒绝）。</translation>
+    </message>
+    <message>
+        <source>This repository is gated: accept its terms on the Hub with your account, then try again.</source>
+        <translation>此仓库受限：请先用你的账号在 Hub 上接受其条款，然后重试。</translation>
+    </message>
+    <message>
+        <source>Not found on the Hub.</source>
+        <translation>在 Hub 上找不到。</translation>
+    </message>
+    <message>
+        <source>The Hub asked to slow down (too many requests). Try again in a minute.</source>
+        <translation>Hub 要求降低请求频率（请求过多）。请一分钟后重试。</translation>
+    </message>
+    <message>
+        <source>The Hub could not be reached. Check the connection, the proxy or the Hub address in Settings.</source>
+        <translation>无法连接到 Hub。请检查网络连接、代理，或“设置”中的 Hub 地址。</translation>
+    </message>
+    <message>
+        <source>The Hub answered with an error.</source>
+        <translation>Hub 返回了错误。</translation>
+    </message>
+    <message>
+        <source>The file name would land outside the models folder, so it was refused.</source>
+        <translation>该文件名会指向模型文件夹之外的位置，因此已被拒绝。</translation>
+    </message>
+    <message>
+        <source>There is not enough free disk space.</source>
+        <translation>磁盘可用空间不足。</translation>
+    </message>
+    <message>
+        <source>The downloaded file does not match the Hub&apos;s checksum, so it was not used.</source>
+        <translation>下载的文件与 Hub 提供的校验和不符，因此未被使用。</translation>
+    </message>
+    <message>
+        <source>This input was not accepted.</source>
+        <translation>此输入未被接受。</translation>
+    </message>
+    <message>
+        <source>The file could not be written or read.</source>
+        <translation>无法写入或读取文件。</translation>
+    </message>
+    <message>
+        <source>Something went wrong.</source>
+        <translation>出错了。</translation>
+    </message>
+    <message>
+        <source>{received} of {total}</source>
+        <translation>{received} / {total}</translation>
+    </message>
+    <message>
+        <source>{time} left</source>
+        <translation>剩余 {time}</translation>
+    </message>
+    <message>
+        <source>Waiting for another download to finish</source>
+        <translation>正在等待其他下载完成</translation>
+    </message>
+    <message>
+        <source>Paused at {amount}</source>
+        <translation>已暂停（{amount}）</translation>
+    </message>
+    <message>
+        <source>Connection trouble, trying again (attempt {n})</source>
+        <translation>连接出现问题，正在重试（第 {n} 次）</translation>
+    </message>
+    <message>
+        <source>Checking the file against the Hub&apos;s checksum…</source>
+        <translation>正在用 Hub 提供的校验和检查文件…</translation>
+    </message>
+    <message>
+        <source>Verified and added to the library ({size})</source>
+        <translation>已校验并添加到模型库（{size}）</translation>
+    </message>
+    <message>
+        <source>Cancelled</source>
+        <translation>已取消</translation>
+    </message>
+    <message>
+        <source>Unknown error</source>
+        <translation>未知错误</translation>
+    </message>
+    <message>
+        <source>Failed: {reason}</source>
+        <translation>失败：{reason}</translation>
+    </message>
+</context>
+<context>
+    <name>RecommendationCard</name>
+    <message>
+        <source>licence: {licence}</source>
+        <translation>许可证：{licence}</translation>
+    </message>
+    <message>
+        <source>Download</source>
+        <translation>下载</translation>
+    </message>
+    <message>
+        <source>Download {title}</source>
+        <translation>下载 {title}</translation>
+    </message>
+</context>
+<context>
+    <name>RepoPage</name>
+    <message>
+        <source>← &amp;Back to results</source>
+        <translation>← 返回结果(&amp;B)</translation>
+    </message>
+    <message>
+        <source>Back to the search results</source>
+        <translation>返回搜索结果</translation>
+    </message>
+    <message>
+        <source>O&amp;pen on the Hub</source>
+        <translation>在 Hub 上打开(&amp;P)</translation>
+    </message>
+    <message>
+        <source>Open this repository on the Hub in a browser</source>
+        <translation>在浏览器中打开此仓库的 Hub 页面</translation>
+    </message>
+    <message>
+        <source>Enter a &amp;token…</source>
+        <translation>输入令牌(&amp;T)…</translation>
+    </message>
+    <message>
+        <source>Enter a Hugging Face token</source>
+        <translation>输入 Hugging Face 令牌</translation>
+    </message>
+    <message>
+        <source>GGUF files by quantization</source>
+        <translation>按量化分组的 GGUF 文件</translation>
+    </message>
+    <message>
+        <source>Quantization</source>
+        <translation>量化</translation>
+    </message>
+    <message>
+        <source>File</source>
+        <translation>文件</translation>
+    </message>
+    <message>
+        <source>Size</source>
+        <translation>大小</translation>
+    </message>
+    <message>
+        <source>On this computer</source>
+        <translation>在这台电脑上</translation>
+    </message>
+    <message>
+        <source>&amp;Download</source>
+        <translation>下载(&amp;D)</translation>
+    </message>
+    <message>
+        <source>Download the selected file</source>
+        <translation>下载所选文件</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>Model card</source>
+        <translation>模型卡片</translation>
+    </message>
+    <message>
+        <source>Reading the repository…</source>
+        <translation>正在读取仓库…</translation>
+    </message>
+    <message>
+        <source>This repository has no GGUF files.</source>
+        <translation>此仓库没有 GGUF 文件。</translation>
+    </message>
+    <message>
+        <source>This repository has no model card.</source>
+        <translation>此仓库没有模型卡片。</translation>
+    </message>
+    <message>
+        <source>★ Best for this computer: {name}</source>
+        <translation>★ 最适合这台电脑：{name}</translation>
+    </message>
+    <message>
+        <source>None of these files fits this computer fully with a useful context.</source>
+        <translation>这些文件都无法在保留够用的上下文的同时完全适合这台电脑。</translation>
+    </message>
+    <message>
+        <source>{n} downloads</source>
+        <translation>{n} 次下载</translation>
+    </message>
+    <message>
+        <source>{n} likes</source>
+        <translation>{n} 个赞</translation>
+    </message>
+    <message>
+        <source>licence: {licence}</source>
+        <translation>许可证：{licence}</translation>
+    </message>
+    <message>
+        <source>updated {date}</source>
+        <translation>更新于 {date}</translation>
+    </message>
+    <message>
+        <source>gated</source>
+        <translation>受限</translation>
+    </message>
+    <message>
+        <source>Vision projector</source>
+        <translation>视觉投影器</translation>
+    </message>
+    <message>
+        <source>Other</source>
+        <translation>其他</translation>
+    </message>
+    <message>
+        <source>{n} files</source>
+        <translation>{n} 个文件</translation>
+    </message>
+    <message>
+        <source>Best for this computer</source>
+        <translation>最适合这台电脑</translation>
+    </message>
+    <message>
+        <source>Vision projector: used with its model</source>
+        <translation>视觉投影器：需与对应模型一起使用</translation>
+    </message>
+    <message>
+        <source>best for this computer</source>
+        <translation>最适合这台电脑</translation>
+    </message>
+    <message>
+        <source>Download {name} ({size})</source>
+        <translation>下载 {name}（{size}）</translation>
+    </message>
+    <message>
+        <source>{name} ({n} parts)</source>
+        <translation>{name}（{n} 个分片）</translation>
+    </message>
+</context>
+<context>
+    <name>SearchResultsModel</name>
+    <message>
+        <source>Repository</source>
+        <translation>仓库</translation>
+    </message>
+    <message>
+        <source>Downloads</source>
+        <translation>下载量</translation>
+    </message>
+    <message>
+        <source>Likes</source>
+        <translation>点赞数</translation>
+    </message>
+    <message>
+        <source>Updated</source>
+        <translation>更新时间</translation>
+    </message>
+    <message>
+        <source>Access</source>
+        <translation>访问权限</translation>
+    </message>
+    <message>
+        <source>Gated</source>
+        <translation>受限</translation>
+    </message>
+    <message>
+        <source>Open</source>
+        <translation>公开</translation>
     </message>
 </context>
 <context>
@@ -1060,6 +2016,142 @@ Last activity: {when}</source>
         <source>Open in file manager</source>
         <translation>在文件管理器中打开</translation>
     </message>
+    <message>
+        <source>Models and the Hugging Face Hub</source>
+        <translation>模型与 Hugging Face Hub</translation>
+    </message>
+    <message>
+        <source>Bro&amp;wse…</source>
+        <translation>浏览(&amp;W)…</translation>
+    </message>
+    <message>
+        <source>Choose another models folder</source>
+        <translation>选择其他模型文件夹</translation>
+    </message>
+    <message>
+        <source>Default</source>
+        <translation>默认</translation>
+    </message>
+    <message>
+        <source>Use the default models folder in the data folder</source>
+        <translation>使用数据文件夹中的默认模型文件夹</translation>
+    </message>
+    <message>
+        <source>Where downloads and copied-in models go. Models already in the old folder stay there.</source>
+        <translation>下载的模型和复制导入的模型都存放在这里。原文件夹中已有的模型会留在原处。</translation>
+    </message>
+    <message>
+        <source>Default ({address})</source>
+        <translation>默认（{address}）</translation>
+    </message>
+    <message>
+        <source>Mirror for mainland China (hf-mirror.com)</source>
+        <translation>中国大陆镜像（hf-mirror.com）</translation>
+    </message>
+    <message>
+        <source>Another address</source>
+        <translation>其他地址</translation>
+    </message>
+    <message>
+        <source>Hu&amp;b endpoint:</source>
+        <translation>Hub 端点(&amp;B)：</translation>
+    </message>
+    <message>
+        <source>Where models are searched for and downloaded from</source>
+        <translation>搜索和下载模型所用的地址</translation>
+    </message>
+    <message>
+        <source>Hub endpoint address</source>
+        <translation>Hub 端点地址</translation>
+    </message>
+    <message>
+        <source>The default is huggingface.co, or the HF_ENDPOINT environment variable when it is set. Where the Hub is hard to reach, as often in mainland China, choose the mirror.</source>
+        <translation>默认为 huggingface.co；如果设置了 HF_ENDPOINT 环境变量，则使用该变量的值。在中国大陆等难以访问 Hub 的地方，请选择镜像。</translation>
+    </message>
+    <message>
+        <source>The system&apos;s proxy settings</source>
+        <translation>系统代理设置</translation>
+    </message>
+    <message>
+        <source>No proxy</source>
+        <translation>不使用代理</translation>
+    </message>
+    <message>
+        <source>This proxy</source>
+        <translation>指定代理</translation>
+    </message>
+    <message>
+        <source>HTTP prox&amp;y:</source>
+        <translation>HTTP 代理(&amp;Y)：</translation>
+    </message>
+    <message>
+        <source>The proxy for the Hub; TLS certificates are always checked</source>
+        <translation>访问 Hub 所用的代理；始终会校验 TLS 证书</translation>
+    </message>
+    <message>
+        <source>Proxy address</source>
+        <translation>代理地址</translation>
+    </message>
+    <message>
+        <source>Checking…</source>
+        <translation>正在检查…</translation>
+    </message>
+    <message>
+        <source>Set token…</source>
+        <translation>设置令牌…</translation>
+    </message>
+    <message>
+        <source>Set a Hugging Face token</source>
+        <translation>设置 Hugging Face 令牌</translation>
+    </message>
+    <message>
+        <source>Clear</source>
+        <translation>清除</translation>
+    </message>
+    <message>
+        <source>Clear the Hugging Face token</source>
+        <translation>清除 Hugging Face 令牌</translation>
+    </message>
+    <message>
+        <source>Hugging Face token:</source>
+        <translation>Hugging Face 令牌：</translation>
+    </message>
+    <message>
+        <source>For gated and private repositories. Kept in the system keyring (or a file only you can read) and sent only to the Hub endpoint.</source>
+        <translation>用于受限仓库和私有仓库。保存在系统密钥环中（或只有你能读取的文件中），且只会发送到 Hub 端点。</translation>
+    </message>
+    <message>
+        <source>Choose the models folder</source>
+        <translation>选择模型文件夹</translation>
+    </message>
+    <message>
+        <source>The Hub endpoint must be an http:// or https:// address such as https://huggingface.co.</source>
+        <translation>Hub 端点必须是 http:// 或 https:// 地址，例如 https://huggingface.co。</translation>
+    </message>
+    <message>
+        <source>The proxy must be an address such as http://proxy.example:8080 (http, https or socks5).</source>
+        <translation>代理必须是类似 http://proxy.example:8080 的地址（http、https 或 socks5）。</translation>
+    </message>
+    <message>
+        <source>The token could not be read or saved.</source>
+        <translation>无法读取或保存令牌。</translation>
+    </message>
+    <message>
+        <source>The token was not saved: {error}</source>
+        <translation>令牌未保存：{error}</translation>
+    </message>
+    <message>
+        <source>No token</source>
+        <translation>未设置令牌</translation>
+    </message>
+    <message>
+        <source>A token is kept in the system keyring</source>
+        <translation>令牌已保存在系统密钥环中</translation>
+    </message>
+    <message>
+        <source>A token is kept in a file only you can read</source>
+        <translation>令牌已保存在只有你能读取的文件中</translation>
+    </message>
 </context>
 <context>
     <name>StarterModel</name>
@@ -1070,6 +2162,41 @@ Last activity: {when}</source>
     <message>
         <source>SmolLM2 135M Instruct (starter)</source>
         <translation>SmolLM2 135M Instruct（入门模型）</translation>
+    </message>
+</context>
+<context>
+    <name>TokenDialog</name>
+    <message>
+        <source>Hugging Face token</source>
+        <translation>Hugging Face 令牌</translation>
+    </message>
+    <message>
+        <source>{repo} needs a Hugging Face access token from an account that has accepted its terms.</source>
+        <translation>{repo} 需要一个已接受其条款的账号的 Hugging Face 访问令牌。</translation>
+    </message>
+    <message>
+        <source>Gated and private repositories need a Hugging Face access token.</source>
+        <translation>受限仓库和私有仓库需要 Hugging Face 访问令牌。</translation>
+    </message>
+    <message>
+        <source>Make a token with read access in your account&apos;s settings on the Hub (Settings → Access Tokens). It is kept in the system keyring, or where there is none in a file only you can read, and sent only to the Hub.</source>
+        <translation>请在 Hub 上你账号的设置中创建一个具有读取权限的令牌（Settings → Access Tokens）。令牌保存在系统密钥环中（没有密钥环时保存在只有你能读取的文件中），且只会发送到 Hub。</translation>
+    </message>
+    <message>
+        <source>&amp;Token:</source>
+        <translation>令牌(&amp;T)：</translation>
+    </message>
+    <message>
+        <source>Token</source>
+        <translation>令牌</translation>
+    </message>
+    <message>
+        <source>Enter a token, or Cancel.</source>
+        <translation>请输入令牌，或点击“取消”。</translation>
+    </message>
+    <message>
+        <source>Paste the token as the Hub shows it: one word, no spaces.</source>
+        <translation>请按 Hub 显示的原样粘贴令牌：一个连续的字符串，不含空格。</translation>
     </message>
 </context>
 <context>

@@ -76,8 +76,12 @@ def test_window_opens_with_pages_and_no_engine(fresh_window: MainWindow, qtbot: 
     window.navigation.setCurrentRow(1)
     assert window.pages.currentWidget() is window.models_page
     assert window.models_page.isVisible()
-    assert "Hugging Face Hub" in window.models_page.description_label.text()
-    assert "coming soon" in window.models_page.description_label.text()
+    tabs = window.models_page.tabs
+    assert [tabs.tabText(i).replace("&", "") for i in range(tabs.count())] == [
+        "Library",
+        "Discover",
+        "Downloads",
+    ]
     window.navigation.setCurrentRow(2)
     assert window.store_page.isVisible()
     assert "coming soon" in window.store_page.description_label.text()
@@ -209,6 +213,10 @@ def test_every_control_is_reachable_by_tab_and_named(
         settings.open_data_button,
         settings.models_folder_edit,
         settings.open_models_button,
+        settings.choose_models_button,
+        settings.endpoint_combo,
+        settings.proxy_combo,
+        settings.set_token_button,
     ]
     assert settings_chain == [window.navigation, *expected]  # in reading order
 

@@ -75,7 +75,7 @@ from llmos_desktop.core.chat.store import (
     ChatStoreError,
     Message,
 )
-from llmos_desktop.core.engine.contract import ModelLoad
+from llmos_desktop.core.engine.contract import LoadOptions, ModelLoad
 from llmos_desktop.core.engine.control.client import EngineAPIError
 from llmos_desktop.core.engine.control.service import Engine, EngineUnavailable
 from llmos_desktop.core.engine.errors import EngineFailure
@@ -188,14 +188,22 @@ class ChatPage(QWidget):
         settings: Settings,
         paths: AppPaths,
         settings_writer: SettingsWriter | None = None,
+        load_options: Callable[[str, LoadOptions], LoadOptions] | None = None,
         parent: QWidget | None = None,
     ) -> None:
+        """``load_options(path, settings.load)``: how a file is loaded (the Models
+        library's per-model defaults); blocking, so it runs on a worker thread. Without
+        it every model loads with the Settings' load options."""
         super().__init__(parent)
         self.setObjectName("chatPage")
         self._engine = engine
         self._settings = settings
         self._paths = paths
         self._writer = settings_writer
+        self._load_options = load_options
+        # path -> (the Settings' load options then, the options a load of it used): a
+        # chat without a context of its own keeps the one its model was loaded with.
+        self._loaded_with: dict[str, tuple[LoadOptions, LoadOptions]] = {}
         self.store: ChatStore | None = None
         # Until the chats file is open (a few milliseconds after start), a session on an
         # in-memory store holds what the user sets; nothing can be sent before it opens.
@@ -1260,7 +1268,6 @@ class ChatPage(QWidget):
         options = self.session.options
         loaded = self._engine.loaded
         wanted = options.model_path
-        n_ctx = options.n_ctx or self._settings.load.n_ctx
         if wanted is None:
             if loaded is None:
                 choice = self.model_picker.currentData()
@@ -1274,14 +1281,33 @@ class ChatPage(QWidget):
                     return False
                 return await self._load(str(choice))
             wanted = loaded.path
+        n_ctx = options.n_ctx or self._base_options(wanted).n_ctx
         if loaded is not None and self._same_model(loaded.path, wanted) and loaded.n_ctx == n_ctx:
             return True
         return await self._load(STARTER_CHOICE if self._is_starter(wanted) else wanted)
 
-    def _spec(self, path: str) -> ModelLoad:
+    def _base_options(self, path: str) -> LoadOptions:
+        """The load options of ``path`` before the chat's own: what its last load used
+        (its per-model defaults), while the Settings' options are unchanged since."""
+        settings, used = self._loaded_with.get(path, (None, None))
+        return used if used is not None and settings == self._settings.load else self._settings.load
+
+    async def _options_for(self, path: str) -> LoadOptions:
+        base = self._settings.load
+        if self._load_options is not None:
+            try:
+                options = await self._in_thread(self._load_options, path, base)
+            except Exception as exc:  # the Settings' options still load it
+                log.warning("per-model load options of %s: %s", path, exc)
+            else:
+                self._loaded_with[path] = (base, options)
+                return options
+        return base
+
+    def _spec(self, path: str, base: LoadOptions) -> ModelLoad:
         if self._session is not None:
-            return self._session.options.model_load(path, self._settings.load)
-        return ModelLoad(path=path, **self._settings.load.model_dump())
+            return self._session.options.model_load(path, base)
+        return ModelLoad(path=path, **base.model_dump())
 
     async def _load(self, choice: str) -> bool:
         """Check and load ``choice`` with progress; True when it is loaded."""
@@ -1309,7 +1335,7 @@ class ChatPage(QWidget):
                 path = str(starter)
             else:
                 path = choice
-            spec = self._spec(path)
+            spec = self._spec(path, await self._options_for(path))
             self._show_progress(0.0, self.tr("Checking the model file…"))
             problem = await self._in_thread(check_model_file_message, path, spec.n_ctx)
             if problem is not None:
