@@ -126,6 +126,23 @@ def write_gguf(
     return path
 
 
+def write_big_gguf(path: Path, mib: int) -> Path:
+    """A valid GGUF of about ``mib`` MiB (one big F32 tensor of random values): a
+    download long enough to kill in the middle, bytes that do not compress."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_name("big test model")
+    writer.add_context_length(512)
+    writer.add_file_type(int(gguf.LlamaFileType.ALL_F32))
+    rng = np.random.default_rng(7)
+    writer.add_tensor("token_embd.weight", rng.random((mib * 1024, 256), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
 def _token_type(token: str) -> int:
     if token == "<unk>":
         return int(gguf.TokenType.UNKNOWN)

@@ -9,27 +9,22 @@ for exactly the rest) and ends with a verified model in ``llmos models list --js
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
-import io
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import gguf
-import numpy as np
 import pytest
 
-from tests.helpers.gguf_factory import write_gguf
+from tests.helpers.gguf_factory import write_big_gguf, write_gguf
 from tests.helpers.hub_server import FakeHub
 
 TOKEN = "hf_" + "b" * 34
@@ -42,33 +37,7 @@ def fake_hub() -> Iterator[FakeHub]:
         yield hub
 
 
-# Until the lead wires ``models`` into llmos_desktop/cli.py, the same parser and
-# dispatch are run through this runner (cli_models's own entry points).
-RUNNER = textwrap.dedent(
-    """
-    import argparse, sys
-    from llmos_desktop.cli_models import add_models_commands, run_models
-    parser = argparse.ArgumentParser(prog="llmos")
-    add_models_commands(parser.add_subparsers(dest="command"))
-    sys.exit(run_models(parser.parse_args(sys.argv[1:])))
-    """
-)
-
-
-def _wired() -> bool:
-    from llmos_desktop import cli
-
-    with contextlib.redirect_stderr(io.StringIO()):
-        try:
-            args = cli.build_parser().parse_args(["models", "list"])
-        except SystemExit:
-            return False
-    return isinstance(args, argparse.Namespace) and getattr(args, "command", None) == "models"
-
-
-COMMAND = (
-    [sys.executable, "-m", "llmos_desktop.cli"] if _wired() else [sys.executable, "-c", RUNNER]
-)
+COMMAND = [sys.executable, "-m", "llmos_desktop.cli"]
 
 
 @pytest.fixture
@@ -117,23 +86,6 @@ def _small(tmp_path: Path, name: str = "small.gguf", **kwargs: object) -> Path:
     path = tmp_path / "src" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_gguf(path, **kwargs)  # type: ignore[arg-type]
-
-
-def _big(path: Path, mib: int) -> Path:
-    """A valid GGUF of about ``mib`` MiB (one big tensor), for a download long enough to
-    kill in the middle."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = gguf.GGUFWriter(path, "llama")
-    writer.add_name("big test model")
-    writer.add_context_length(512)
-    writer.add_file_type(int(gguf.LlamaFileType.ALL_F32))
-    rng = np.random.default_rng(7)
-    writer.add_tensor("token_embd.weight", rng.random((mib * 1024, 256), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
 
 
 def _sha256(path: Path) -> str:
@@ -186,7 +138,7 @@ def test_pull_killed_mid_file_resumes_without_fetching_a_byte_twice(
     fake_hub: FakeHub,
     tmp_path: Path,
 ) -> None:
-    source = _big(tmp_path / "src" / "Big-Q8_0.gguf", 8)
+    source = write_big_gguf(tmp_path / "src" / "Big-Q8_0.gguf", 8)
     size = source.stat().st_size
     fake_hub.add_repo("owner/big", {"Big-Q8_0.gguf": source})
     fake_hub.rate_limit = 1024 * 1024  # 8 s for the file: plenty of time to kill it
@@ -237,7 +189,7 @@ def test_ctrl_c_stops_the_pull_and_keeps_its_bytes_for_the_next_run(
     fake_hub: FakeHub,
     tmp_path: Path,
 ) -> None:
-    source = _big(tmp_path / "src" / "Stop.gguf", 4)
+    source = write_big_gguf(tmp_path / "src" / "Stop.gguf", 4)
     fake_hub.add_repo("owner/stop", {"Stop.gguf": source})
     fake_hub.rate_limit = 1024 * 1024
     target = home / "data" / "models" / "owner" / "stop" / "Stop.gguf"
@@ -365,7 +317,7 @@ def test_pull_draws_a_progress_bar_on_a_terminal(
 ) -> None:
     import pty
 
-    source = _big(tmp_path / "src" / "Bar.gguf", 2)
+    source = write_big_gguf(tmp_path / "src" / "Bar.gguf", 2)
     fake_hub.add_repo("owner/bar", {"Bar.gguf": source})
     fake_hub.rate_limit = 4 * 1024 * 1024
     leader, follower = pty.openpty()
