@@ -336,10 +336,11 @@ def test_export_markdown_and_json_then_import_it_back(
     markdown = tmp_path / "chat.md"
     dialog.fileSelected.emit(str(markdown))
     dialog.close()
-    qtbot.waitUntil(markdown.exists, timeout=5_000)
+    # The banner says where it went once the write is done (the file exists a moment
+    # before the page hears back from its worker thread).
+    qtbot.waitUntil(lambda: "chat.md" in page.banner.text(), timeout=5_000)
     text = markdown.read_text("utf-8")
     assert "# Say 你好 in code" in text and "print('你好')" in text
-    assert "chat.md" in page.banner.text()
 
     page.sidebar.export_json_action.trigger()
     dialog = file_dialog(qtbot, page)
@@ -895,7 +896,8 @@ def test_quick_stream_stop_cycles_keep_the_loop_alive(chat: MainWindow, qtbot: Q
             qtbot.wait(20 + 30 * (cycle % 4))  # stop during prompt evaluation and output
         page.stop_reply()
         qtbot.waitUntil(task.done, timeout=10_000)
-        assert page.send_button.isEnabled()
+        # Enabled once the page has heard the reply ended (a loop turn later under load).
+        qtbot.waitUntil(page.send_button.isEnabled, timeout=5_000)
         assert page.transcript.streaming_id is None
         assert page.banner.text() == "", page.banner.text()
     task = page.send_message("Say hi.")
