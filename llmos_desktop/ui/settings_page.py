@@ -60,6 +60,7 @@ from llmos_desktop.core.settings import (
 )
 from llmos_desktop.ui.i18n import LANGUAGE_NAMES
 from llmos_desktop.ui.widgets.banner import MessageBanner
+from llmos_desktop.ui.widgets.dialogs import OpenDialogs
 from llmos_desktop.ui.widgets.fields import (
     ComboBox,
     DoubleSpinBox,
@@ -110,7 +111,7 @@ class SettingsPage(QWidget):
         self._token_store = token_store
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self._token_task: asyncio.Task[None] | None = None
-        self._dialogs: list[QDialog] = []
+        self._dialogs = OpenDialogs()
         self._save_task: asyncio.Task[None] | None = None
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -899,19 +900,12 @@ class SettingsPage(QWidget):
             self.settings_changed.emit("hf_token")
 
     def _open_dialog(self, dialog: QDialog) -> None:
-        """Open a dialog without a nested event loop (the asyncio loop keeps running)."""
-        self._dialogs.append(dialog)
-        dialog.finished.connect(lambda _result: self._forget_dialog(dialog))
-        dialog.open()
-
-    def _forget_dialog(self, dialog: QDialog) -> None:
-        if dialog in self._dialogs:
-            self._dialogs.remove(dialog)
+        self._dialogs.open(dialog)
 
     @property
     def dialogs(self) -> list[QDialog]:
         """The dialogs open now (tests answer them)."""
-        return list(self._dialogs)
+        return self._dialogs.showing()
 
     def _open_folder(self, folder: Path) -> None:
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from llmos_desktop import __version__
+from tests.helpers.cli import assert_one_line_error
 from tests.helpers.engine import counted_stream
 from tests.helpers.gguf_factory import write_gguf
 
@@ -34,16 +35,6 @@ def test_version() -> None:
     assert __version__ in result.stdout
 
 
-def _assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("llmos: error: ")
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
 def test_serve_refuses_unusable_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty.gguf"
     empty.write_bytes(b"")
@@ -60,19 +51,19 @@ def test_serve_refuses_unusable_files(tmp_path: Path) -> None:
         (truncated, ("truncated.gguf", "incomplete")),
         (alien, ("alien.gguf", "architecture")),
     ]:
-        _assert_one_line_error(_llmos("serve", "--model", str(path)), *words)
+        assert_one_line_error(_llmos("serve", "--model", str(path)), *words)
 
 
 def test_serve_requires_api_key_off_loopback(tmp_path: Path) -> None:
     model = write_gguf(tmp_path / "m.gguf")
-    _assert_one_line_error(_llmos("serve", "--model", str(model), "--host", "0.0.0.0"), "--api-key")
+    assert_one_line_error(_llmos("serve", "--model", str(model), "--host", "0.0.0.0"), "--api-key")
 
 
 def test_serve_rejects_bad_numbers_naming_the_option(tmp_path: Path) -> None:
     model = str(write_gguf(tmp_path / "m.gguf"))
-    _assert_one_line_error(_llmos("serve", "--model", model, "--ctx", "-5"), "--ctx", "128")
-    _assert_one_line_error(_llmos("serve", "--model", model, "--threads", "0"), "--threads")
-    _assert_one_line_error(
+    assert_one_line_error(_llmos("serve", "--model", model, "--ctx", "-5"), "--ctx", "128")
+    assert_one_line_error(_llmos("serve", "--model", model, "--threads", "0"), "--threads")
+    assert_one_line_error(
         _llmos("serve", "--model", model, "--stream-interval-ms", "-1"), "--stream-interval-ms"
     )
 
@@ -85,7 +76,7 @@ def test_serve_says_a_busy_port_before_loading_anything(tmp_path: Path) -> None:
         port = str(taken.getsockname()[1])
         started = time.monotonic()
         result = _llmos("serve", "--model", model, "--port", port)
-    _assert_one_line_error(result, f"127.0.0.1:{port}")
+    assert_one_line_error(result, f"127.0.0.1:{port}")
     assert "loading" not in result.stderr
     assert time.monotonic() - started < 30
 

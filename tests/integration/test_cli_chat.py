@@ -31,6 +31,7 @@ import pytest
 
 from llmos_desktop.core.chat.options import ChatOptions
 from llmos_desktop.core.chat.store import CHATS_FILE_NAME, ChatStore
+from tests.helpers.cli import assert_one_line_error
 
 
 def _instruct_model() -> Path:
@@ -66,16 +67,6 @@ def _llmos(*args: str, stdin: str = "", timeout: float = 180) -> subprocess.Comp
     )
 
 
-def _one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode != 0, result
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("llmos: error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-
-
 def _chats(home: Path) -> list[dict[str, Any]]:
     result = _llmos("chats", "list", "--json")
     assert result.returncode == 0, result.stderr
@@ -104,17 +95,21 @@ def _gone(processes: list[psutil.Process], timeout: float = 15) -> bool:
 
 def test_bad_requests_are_one_line_errors(home: Path, tmp_path: Path) -> None:
     model = str(_instruct_model())
-    _one_line_error(_llmos("chat", "--chat", "42", "hi"), "there is no chat 42")
-    _one_line_error(_llmos("chat", "--chat", "abc", "hi"), "number or 'last'")
-    _one_line_error(_llmos("chat", "--chat", "last", "hi"), "no chats yet")
-    _one_line_error(_llmos("chat", "--model", str(tmp_path / "missing.gguf"), "hi"), "missing.gguf")
-    _one_line_error(_llmos("chat", "--model", model, "--max-tokens", "0", "hi"), "--max-tokens")
-    _one_line_error(_llmos("chat", "--model", model, stdin="  \n"), "no message")
-    _one_line_error(_llmos("chats", "export", "7"), "there is no chat 7")
+    assert_one_line_error(_llmos("chat", "--chat", "42", "hi"), "there is no chat 42")
+    assert_one_line_error(_llmos("chat", "--chat", "abc", "hi"), "number or 'last'")
+    assert_one_line_error(_llmos("chat", "--chat", "last", "hi"), "no chats yet")
+    assert_one_line_error(
+        _llmos("chat", "--model", str(tmp_path / "missing.gguf"), "hi"), "missing.gguf"
+    )
+    assert_one_line_error(
+        _llmos("chat", "--model", model, "--max-tokens", "0", "hi"), "--max-tokens"
+    )
+    assert_one_line_error(_llmos("chat", "--model", model, stdin="  \n"), "no message")
+    assert_one_line_error(_llmos("chats", "export", "7"), "there is no chat 7")
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "llmos-chat", "version": 1, "evil": true}', encoding="utf-8")
-    _one_line_error(_llmos("chats", "import", str(bad)), "bad.json was not imported")
-    _one_line_error(_llmos("chats", "import", str(tmp_path / "none.json")), "none.json")
+    assert_one_line_error(_llmos("chats", "import", str(bad)), "bad.json was not imported")
+    assert_one_line_error(_llmos("chats", "import", str(tmp_path / "none.json")), "none.json")
     assert _chats(home) == [], "nothing was written by any of them"
     empty = _llmos("chats", "list")
     assert empty.returncode == 0 and "no chats yet" in empty.stderr
@@ -124,8 +119,8 @@ def test_bad_requests_are_one_line_errors(home: Path, tmp_path: Path) -> None:
         ).id
         trashed = store.create_conversation().id
         store.delete_conversation(trashed)
-    _one_line_error(_llmos("chat", "--chat", str(gone), "hi"), "deleted.gguf", "--model")
-    _one_line_error(_llmos("chat", "--chat", str(trashed), "hi"), "in the trash")
+    assert_one_line_error(_llmos("chat", "--chat", str(gone), "hi"), "deleted.gguf", "--model")
+    assert_one_line_error(_llmos("chat", "--chat", str(trashed), "hi"), "in the trash")
 
 
 def test_help_documents_the_choices(home: Path) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.cli import assert_ok, assert_one_line_error
 from tests.helpers.gguf_factory import write_big_gguf, write_gguf
 from tests.helpers.hub_server import FakeHub
 
@@ -60,25 +61,8 @@ def _llmos(*args: str, stdin: str = "", timeout: float = 120) -> subprocess.Comp
     )
 
 
-def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, result
-    assert "Traceback" not in result.stderr
-    return result
-
-
-def _one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
-    assert result.returncode != 0, result
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("llmos: error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
-
 def _listed(*, with_starter: bool = False) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads(_ok(_llmos("list", "--json")).stdout)
+    rows: list[dict[str, Any]] = json.loads(assert_ok(_llmos("list", "--json")).stdout)
     return rows if with_starter else [r for r in rows if not r["read_only"]]
 
 
@@ -103,7 +87,7 @@ def test_pull_ends_with_a_verified_model_in_the_list(
     source = _small(tmp_path, chat_template="{{ x }}", extra_kv={"general.size_label": "2M"})
     fake_hub.add_repo("owner/tiny", {"Tiny-Q8_0.gguf": source.read_bytes()})
 
-    result = _ok(_llmos("pull", "owner/tiny", "Tiny-Q8_0.gguf"))
+    result = assert_ok(_llmos("pull", "owner/tiny", "Tiny-Q8_0.gguf"))
 
     target = home / "data" / "models" / "owner" / "tiny" / "Tiny-Q8_0.gguf"
     assert str(target) in result.stdout
@@ -128,7 +112,7 @@ def test_pull_ends_with_a_verified_model_in_the_list(
     }
     # Running it again fetches nothing.
     fake_hub.clear_requests()
-    again = _ok(_llmos("pull", "owner/tiny", "Tiny-Q8_0.gguf"))
+    again = assert_ok(_llmos("pull", "owner/tiny", "Tiny-Q8_0.gguf"))
     assert "already downloaded" in again.stdout
     assert fake_hub.requests_for(".gguf", "GET") == []
 
@@ -169,7 +153,7 @@ def test_pull_killed_mid_file_resumes_without_fetching_a_byte_twice(
 
     fake_hub.rate_limit = None
     fake_hub.clear_requests()
-    _ok(_llmos("pull", "owner/big", "Big-Q8_0.gguf"))
+    assert_ok(_llmos("pull", "owner/big", "Big-Q8_0.gguf"))
 
     (get,) = fake_hub.requests_for(".gguf", "GET")
     assert get.range == f"bytes={on_disk}-"
@@ -220,7 +204,7 @@ def test_ctrl_c_stops_the_pull_and_keeps_its_bytes_for_the_next_run(
 
     fake_hub.rate_limit = None
     fake_hub.clear_requests()
-    _ok(_llmos("pull", "owner/stop", "Stop.gguf"))
+    assert_ok(_llmos("pull", "owner/stop", "Stop.gguf"))
 
     (get,) = fake_hub.requests_for(".gguf", "GET")
     assert get.range == f"bytes={on_disk}-"
@@ -238,7 +222,7 @@ def test_a_corrupted_download_fails_with_one_line_and_nothing_listed(
     result = _llmos("pull", "owner/tiny", "Tiny.gguf")
 
     assert result.returncode == 1
-    _one_line_error(result, "SHA-256")
+    assert_one_line_error(result, "SHA-256")
     folder = home / "data" / "models"
     assert [p.name for p in folder.rglob("*") if p.is_file()] == []
     assert _listed() == []
@@ -265,7 +249,7 @@ def test_a_pull_that_cannot_work_says_why_in_one_line(
 
     result = _llmos("pull", repo, file)
 
-    _one_line_error(result, needle)
+    assert_one_line_error(result, needle)
     assert not any((home / "data" / "models").rglob("*.gguf*"))
 
 
@@ -279,7 +263,7 @@ def test_a_gated_repository_says_a_token_is_needed(
 
     result = _llmos("pull", "owner/gated", "G.gguf")
 
-    _one_line_error(result, "token")
+    assert_one_line_error(result, "token")
 
 
 def test_pull_follows_the_settings_endpoint_and_models_folder(
@@ -293,7 +277,7 @@ def test_pull_follows_the_settings_endpoint_and_models_folder(
     folder = tmp_path / "my models"
     _settings(home, hub_endpoint=fake_hub.url, models_dir=str(folder))
 
-    _ok(_llmos("pull", "owner/tiny", "Tiny.gguf"))
+    assert_ok(_llmos("pull", "owner/tiny", "Tiny.gguf"))
 
     (row,) = _listed()
     assert row["path"] == str(folder / "owner" / "tiny" / "Tiny.gguf")
@@ -305,7 +289,7 @@ def test_the_proxy_setting_is_used(home: Path, fake_hub: FakeHub, tmp_path: Path
 
     result = _llmos("search", "tiny")
 
-    _one_line_error(result)
+    assert_one_line_error(result)
     assert fake_hub.requests_for("/api/models") == []  # it never reached the Hub directly
 
 
@@ -358,7 +342,7 @@ def test_list_shows_the_starter_read_only(home: Path) -> None:
         assert row["in_place"] is True
         assert row["name"] == "SmolLM2-135M-Instruct.Q4_1"
         result = _llmos("rm", row["name"], "--yes")
-        _one_line_error(result, "starter")
+        assert_one_line_error(result, "starter")
         assert Path(row["path"]).is_file()
 
 
@@ -368,7 +352,7 @@ def test_list_text_and_an_error_row(home: Path, tmp_path: Path) -> None:
     write_gguf(folder / "good-Q4_K_M.gguf", extra_kv={"general.size_label": "135M"})
     (folder / "bad.gguf").write_text("<html>not found</html>")
 
-    result = _ok(_llmos("list"))
+    result = assert_ok(_llmos("list"))
 
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["NAME", "QUANT", "SIZE", "PARAMS", "CONTEXT", "DETAILS"]
@@ -399,7 +383,7 @@ def test_search_json_lists_repositories_with_their_files(
     fake_hub.add_repo("owner/chat-gated-GGUF", {"G.gguf": small}, gated="manual", downloads=10)
     fake_hub.add_repo("owner/other", {"O.gguf": small}, downloads=99)
 
-    rows = json.loads(_ok(_llmos("search", "chat", "--json")).stdout)
+    rows = json.loads(assert_ok(_llmos("search", "chat", "--json")).stdout)
 
     assert [r["repo_id"] for r in rows] == ["owner/chat-GGUF", "owner/chat-gated-GGUF"]
     chat, gated = rows
@@ -423,7 +407,7 @@ def test_search_json_lists_repositories_with_their_files(
     assert gated["gated"] == "manual"
     assert gated["error"]["kind"] == "auth"
 
-    text = _ok(_llmos("search", "chat"))
+    text = assert_ok(_llmos("search", "chat"))
     assert [line.split()[0] for line in text.stdout.splitlines()[1:]] == [
         "owner/chat-GGUF",
         "owner/chat-gated-GGUF",
@@ -436,19 +420,19 @@ def test_import_copies_or_uses_in_place_and_rm_keeps_the_users_file(
     mine = _small(tmp_path, "Mine-Q4_0.gguf")
     before = mine.read_bytes()
 
-    copied = _ok(_llmos("import", str(mine)))
+    copied = assert_ok(_llmos("import", str(mine)))
     copy = home / "data" / "models" / "imported" / "Mine-Q4_0.gguf"
     assert str(copy) in copied.stdout
     assert copy.read_bytes() == before
-    _ok(_llmos("rm", "Mine-Q4_0", "--yes"))
+    assert_ok(_llmos("rm", "Mine-Q4_0", "--yes"))
     assert not copy.exists()
     assert mine.read_bytes() == before
 
-    _ok(_llmos("import", str(mine), "--in-place"))
+    assert_ok(_llmos("import", str(mine), "--in-place"))
     (row,) = _listed()
     assert row["in_place"] is True
     assert row["path"] == str(mine.resolve())
-    removed = _ok(_llmos("rm", str(mine), "--yes"))
+    removed = assert_ok(_llmos("rm", str(mine), "--yes"))
     assert "kept" in removed.stdout
     assert mine.read_bytes() == before
     assert _listed() == []
@@ -460,7 +444,7 @@ def test_import_refuses_what_is_not_a_model(home: Path, tmp_path: Path) -> None:
 
     result = _llmos("import", str(page))
 
-    _one_line_error(result, "model.gguf is not a GGUF model file")
+    assert_one_line_error(result, "model.gguf is not a GGUF model file")
     assert _listed() == []
 
 
@@ -472,10 +456,10 @@ def test_rm_asks_and_without_a_terminal_needs_yes(home: Path) -> None:
     result = _llmos("rm", "keep")
 
     assert result.returncode == 2
-    _one_line_error(result, "--yes")
+    assert_one_line_error(result, "--yes")
     assert model.exists()
-    _one_line_error(_llmos("rm", "nothing-like-it", "--yes"), "no model named")
-    _ok(_llmos("rm", "keep", "--yes"))
+    assert_one_line_error(_llmos("rm", "nothing-like-it", "--yes"), "no model named")
+    assert_ok(_llmos("rm", "keep", "--yes"))
     assert not model.exists()
 
 
@@ -493,9 +477,9 @@ def test_every_json_field_is_documented(home: Path, fake_hub: FakeHub, tmp_path:
     (home / "data" / "models").mkdir(parents=True)
     write_gguf(home / "data" / "models" / "m.gguf")
     (row,) = _listed()
-    (repo,) = json.loads(_ok(_llmos("search", "doc", "--json")).stdout)
-    list_help = _ok(_llmos("list", "--help")).stdout
-    search_help = _ok(_llmos("search", "--help")).stdout
+    (repo,) = json.loads(assert_ok(_llmos("search", "doc", "--json")).stdout)
+    list_help = assert_ok(_llmos("list", "--help")).stdout
+    search_help = assert_ok(_llmos("search", "--help")).stdout
     docs = cli_models.__doc__ or ""
 
     def documented(key: str, text: str) -> bool:

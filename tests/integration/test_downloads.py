@@ -44,6 +44,7 @@ import pytest
 from llmos_desktop.core.models import downloads as downloads_module
 from llmos_desktop.core.models.downloads import DownloadManager, partial_path
 from llmos_desktop.core.models.types import DownloadProgress, ModelsError, RemoteFile
+from tests.helpers.http_server import LocalServer
 from tests.helpers.hub_server import FakeHub, RequestLog, fake_hub
 
 __all__ = ["fake_hub"]  # the fixture, imported for pytest
@@ -521,27 +522,19 @@ def test_a_server_that_ignores_range_gets_a_clean_start(
     class Handler(_NoRangeHandler):
         ranges = seen
 
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), partial(Handler, directory=str(public))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with LocalServer(partial(Handler, directory=str(public))) as server:
         target = models / REPO / NAME
         target.parent.mkdir(parents=True)
         partial_path(target).write_bytes(b"\xff" * 100_000)  # bytes of something else
         file = RemoteFile(REPO, NAME, len(data), hashlib.sha256(data).hexdigest())
         manager = make_manager()
-        url = f"http://127.0.0.1:{server.server_address[1]}/{NAME}"
+        url = f"{server.url}/{NAME}"
 
         final = manager.wait(manager.add(file, url, target), 30)
 
         assert final.status == "done", final
         assert seen == ["bytes=100000-"]  # asked once, answered with the whole file
         assert_verified(target, data)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_download_connection_reads_in_large_pieces(fake_hub: FakeHub) -> None:

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +43,7 @@ from llmos_desktop.core.models.hub import (
     same_origin,
 )
 from llmos_desktop.core.models.types import ModelsError, RemoteFile
+from tests.helpers.http_server import LocalServer
 from tests.helpers.hub_server import FakeHub
 
 TOKEN = "hf_SecretTokenForTheFakeHub0123456789"
@@ -439,13 +440,14 @@ def test_a_server_that_is_not_the_hub_is_a_server_error(fake_hub: FakeHub) -> No
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    with serving(NotAHub) as url:
+    with LocalServer(NotAHub) as server:
+        url = server.url
         with pytest.raises(ModelsError) as caught:
             HubClient(url, proxy="").search("x")
         assert caught.value.kind == "server"
 
 
-def json_server(routes: dict[str, Any]) -> serving:
+def json_server(routes: dict[str, Any]) -> LocalServer:
     """A server that answers GET ``path`` with ``routes[path]`` as JSON (404 otherwise)."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -466,7 +468,7 @@ def json_server(routes: dict[str, Any]) -> serving:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    return serving(Handler)
+    return LocalServer(Handler)
 
 
 def test_a_hostile_hub_answer_never_crashes_the_client() -> None:
@@ -498,7 +500,8 @@ def test_a_hostile_hub_answer_never_crashes_the_client() -> None:
         "gated": "sometimes",
         "tags": [1, "gguf"],
     }
-    with json_server({"/api/models/x/y": info, "/api/models": {"not": "a list"}}) as url:
+    with json_server({"/api/models/x/y": info, "/api/models": {"not": "a list"}}) as server:
+        url = server.url
         hub_client = HubClient(url, proxy="")
         details = hub_client.repo("x/y")
         files = {f.path: f for m in details.models for f in m.files}
@@ -616,19 +619,15 @@ class ForwardProxy:
                     self.wfile.write(body)
                 upstream.close()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._local = LocalServer(Handler)
+        self.url = self._local.url
 
     def __enter__(self) -> ForwardProxy:
-        self.thread.start()
+        self._local.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self._local.__exit__(*exc)
 
 
 def test_the_proxy_setting_carries_hub_calls_and_downloads(hub: FakeHub) -> None:
@@ -726,31 +725,6 @@ def self_signed_context(folder: Path) -> ssl.SSLContext:
     return context
 
 
-class serving:
-    """Serves ``handler`` on 127.0.0.1 (over TLS with ``context``); yields its URL."""
-
-    def __init__(
-        self, handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext | None = None
-    ):
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        scheme = "http"
-        if context is not None:
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-            scheme = "https"
-        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        return self.url
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
 def test_tls_is_verified_for_hub_calls_and_downloads(tmp_path: Path) -> None:
     requests: list[str] = []
 
@@ -770,7 +744,8 @@ def test_tls_is_verified_for_hub_calls_and_downloads(tmp_path: Path) -> None:
             with contextlib.suppress(ssl.SSLError, ConnectionError):
                 super().handle()
 
-    with serving(Hub, self_signed_context(tmp_path)) as url:
+    with LocalServer(Hub, self_signed_context(tmp_path)) as server:
+        url = server.url
         hub_client = HubClient(url, proxy="", token=TOKEN)
         with pytest.raises(ModelsError) as caught:
             hub_client.search("x")

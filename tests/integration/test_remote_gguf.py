@@ -12,9 +12,8 @@ The first part checks the shared parser itself (``read_gguf_info_from_prefix``) 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from llmos_desktop.core.models.remote_gguf import FIRST_BYTES, read_remote_gguf_
 from llmos_desktop.core.models.types import ModelsError, RemoteFile
 from tests.helpers.gguf_factory import truncate_copy, write_gguf
 from tests.helpers.hostile_models import CASES, written
+from tests.helpers.http_server import LocalServer
 from tests.helpers.hub_server import FakeHub, fake_hub
 
 __all__ = ["fake_hub"]  # the fixture, imported for pytest
@@ -331,19 +331,15 @@ class _WholeFileServer:
                 except OSError:
                     self.close_connection = True  # the client hung up: what we want
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._local = LocalServer(Handler)
+        self.url = self._local.url
 
     def __enter__(self) -> _WholeFileServer:
-        self.thread.start()
+        self._local.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self._local.__exit__(*exc)
 
 
 def _big_sparse_gguf(tmp_path: Path, size: int) -> Path:

@@ -74,6 +74,7 @@ from llmos_desktop.ui.models.library_view import LibraryView
 from llmos_desktop.ui.models.repo_page import RepoPage
 from llmos_desktop.ui.models.token_dialog import TokenDialog
 from llmos_desktop.ui.widgets.banner import MessageBanner
+from llmos_desktop.ui.widgets.dialogs import OpenDialogs
 
 if TYPE_CHECKING:
     from llmos_desktop.core.models.service import ModelsService
@@ -114,7 +115,7 @@ class ModelsPage(QWidget):
         self._scan_again = False
         self._repo_task: asyncio.Task[None] | None = None
         self._repo_id: str | None = None
-        self._dialogs: list[QDialog] = []
+        self._dialogs = OpenDialogs()
         self._statuses: dict[str, str] = {}
         self._importing = ""
         self.models: list[LocalModel] = []
@@ -264,8 +265,7 @@ class ModelsPage(QWidget):
 
     async def shutdown(self) -> None:
         """Cancel this page's work and wait for it (the window closes the service)."""
-        for dialog in list(self._dialogs):
-            dialog.close()
+        self._dialogs.close_all()
         await self.bridge.shutdown()
 
     # --- showing ------------------------------------------------------------------------
@@ -721,20 +721,12 @@ class ModelsPage(QWidget):
     # --- dialogs ------------------------------------------------------------------------
 
     def _open_dialog(self, dialog: QDialog) -> None:
-        """Open a dialog without a nested event loop (the asyncio loop keeps running)."""
-        self._dialogs.append(dialog)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.finished.connect(lambda _result: self._forget_dialog(dialog))
-        dialog.open()
-
-    def _forget_dialog(self, dialog: QDialog) -> None:
-        if dialog in self._dialogs:
-            self._dialogs.remove(dialog)
+        self._dialogs.open(dialog, delete_on_close=True)
 
     @property
     def dialogs(self) -> list[QDialog]:
         """The dialogs open now (tests answer them)."""
-        return list(self._dialogs)
+        return self._dialogs.showing()
 
 
 # --- blocking work, run on the executor ---------------------------------------------------
