@@ -850,3 +850,51 @@ def test_a_real_small_disk(
     assert manager.wait(download_id, 30).status == "done"
     assert gets(fake_hub)[-1].range == f"bytes={on_disk}-"
     assert_verified(target, served.data)
+
+
+def test_a_redirect_to_another_host_is_followed_without_the_token(
+    fake_hub: FakeHub, models: Path, make_manager: Factory
+) -> None:
+    """The Hub answers a file's resolve URL with a redirect to its CDN (another host):
+    the download follows it, with Range, also after a dropped connection, and the token,
+    which the Hub client adds only for the endpoint, never reaches the CDN."""
+    from llmos_desktop.core.models.hub import HubClient
+
+    served = serve(fake_hub, 2 * MiB + 5)
+    token = "hf_" + "c" * 34
+    endpoint_log: list[tuple[str, str | None, str | None]] = []  # path, range, authorization
+
+    class Endpoint(http.server.BaseHTTPRequestHandler):
+        """The Hub's endpoint: every file is on the CDN (the fake Hub, on another port)."""
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            endpoint_log.append(
+                (self.path, self.headers.get("Range"), self.headers.get("Authorization"))
+            )
+            self.send_response(302)
+            self.send_header("Location", f"{fake_hub.url}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    fake_hub.drop_after = 700_000
+    fake_hub.fault_limit = 1  # the first transfer is cut; the retry goes through
+    with LocalServer(Endpoint) as endpoint:
+        hub = HubClient(endpoint.url, token=token)
+        try:
+            manager = make_manager(headers=hub.headers_for)
+            url = served.url.replace(fake_hub.url, endpoint.url)
+            target = target_of(models, served)
+            final = manager.wait(manager.add(served.file, url, target, root=models), 30)
+        finally:
+            hub.close()
+
+    assert final.status == "done", final
+    assert_verified(target, served.data)
+    assert [auth for _path, _range, auth in endpoint_log] == [f"Bearer {token}"] * 2
+    cdn = gets(fake_hub)
+    assert len(cdn) == 2 and all(get.authorization is None for get in cdn)
+    assert cdn[0].range is None and cdn[1].range == f"bytes={cdn[0].bytes_sent}-"
+    assert endpoint_log[1][1] == cdn[1].range  # the Range goes along the redirect
