@@ -83,6 +83,9 @@ class Settings(BaseModel):
     hub_endpoint: str | None = Field(None, min_length=1, max_length=MAX_URL_CHARS)
     # None: the system's proxy settings (HTTPS_PROXY...); "" would be "no proxy".
     http_proxy: str | None = Field(None, max_length=MAX_URL_CHARS)
+    # The Store's remote catalogue: a Hugging Face repository ("owner/name") with an
+    # index.json of .llmapp files; None: the built-in catalogue only.
+    apps_catalogue_repo: str | None = Field(None, min_length=3, max_length=200)
 
     @field_validator("window_geometry")
     @classmethod
@@ -167,8 +170,8 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
         if isinstance(language, str):
             spelled = language.strip().replace("-", "_").lower()
             data["language"] = {"en": "en", "en_us": "en", "zh_cn": "zh_CN"}.get(spelled)
-    # Version 4 added models_dir, hub_endpoint and http_proxy, with defaults: nothing to
-    # move; the bump keeps a version-3 app from writing over them unseen.
+    # Version 4 added models_dir, hub_endpoint, http_proxy and apps_catalogue_repo, with
+    # defaults: nothing to move; the bump keeps a version-3 app from writing over them.
     data["schema_version"] = SCHEMA_VERSION
     return data
 
