@@ -256,11 +256,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The frame paints before the event loop and the pages exist (issue 10's start-up
     # target); the loop's first turn builds the pages.
     window = start_window(paths, appearance)
+    closed_early: list[bool] = []  # closed before the loop exists (a quick Ctrl+Q)
+    window.closed.connect(lambda: closed_early.append(True))
     show_until_painted(window)
     loop = make_loop(app)
     loop.call_soon(finish_window, window)
     closed = asyncio.Event()
     window.closed.connect(closed.set)
+    if closed_early:
+        closed.set()
 
     # Ctrl+C in a terminal closes the window cleanly; the timer lets Python see the signal.
     signal.signal(signal.SIGINT, lambda *_: window.close())
