@@ -155,6 +155,7 @@ class EngineClient:
         *,
         truncate: bool = False,
         continue_final: bool = False,
+        response_format: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[TextDelta]:
         """Yields text pieces; fills ``result`` (finish reason, usage, timings) at the end.
 
@@ -163,6 +164,11 @@ class EngineClient:
         ``continue_final``: the last message is the assistant's unfinished reply, which
         the model continues; the pieces are only the continuation. Both are LLMOS
         extensions, sent only when set.
+        ``response_format``: OpenAI's, sent as given: ``{"type": "json_object"}`` or
+        ``{"type": "json_schema", "json_schema": {"name": ..., "schema": {...},
+        "strict": ...}}`` (a grammar holds the reply to it). A schema the engine cannot
+        follow is an EngineAPIError with status 400 and code ``invalid_value``. The reply
+        may still be cut short (``finish_reason`` "length"): parse it before using it.
         """
         out = result if result is not None else ChatResult()
         body: dict[str, Any] = {
@@ -176,6 +182,8 @@ class EngineClient:
             body["truncate"] = "oldest"
         if continue_final:
             body["continue_final_message"] = True
+        if response_format is not None:
+            body["response_format"] = dict(response_format)
         async for chunk in self._events("/v1/chat/completions", body):
             if chunk.get("usage"):
                 out.usage = chunk["usage"]

@@ -198,13 +198,19 @@ class Engine:
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         truncate: bool = False,
         continue_final: bool = False,
+        response_format: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[TextDelta]:
         """The reply's text pieces; ``result`` is filled at the end (EngineClient.stream_chat
-        says what ``truncate`` and ``continue_final`` do)."""
+        says what ``truncate``, ``continue_final`` and ``response_format`` do)."""
         client = await self.ensure_ready(on_progress)
         try:
             async for delta in client.stream_chat(
-                messages, result, sampling, truncate=truncate, continue_final=continue_final
+                messages,
+                result,
+                sampling,
+                truncate=truncate,
+                continue_final=continue_final,
+                response_format=response_format,
             ):
                 yield delta
         except EngineConnectionError as exc:

@@ -2,9 +2,10 @@
 
 The runtime needs more than ``llama_cpp.Llama``'s public methods: load progress,
 an abort callback, saving and restoring the KV state, detokenizing one token
-without copies, llama.cpp's log. Those reach into ctypes bindings and private
-attributes (``Llama._ctx``, ``Llama._model``, ``Llama.input_ids``, ``n_tokens``)
-that a llama-cpp-python release may change, so they all live here: an upgrade is
+without copies, llama.cpp's log, grammars built from JSON Schemas and sampling with
+them. Those reach into ctypes bindings and private attributes (``Llama._ctx``,
+``Llama._model``, ``Llama.input_ids``, ``n_tokens``, ``Llama._init_sampler``,
+``llama_grammar.SchemaConverter``) that a llama-cpp-python release may change, so they all live here: an upgrade is
 this one file to check (pyproject.toml pins the tested range, and
 tests/unit/core/engine/process/test_llama_api.py runs each function for real).
 
@@ -20,13 +21,18 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import math
 import os
+import re
 import struct
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+import threading
+import time
+import types
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 if TYPE_CHECKING:  # pydantic stays out of the probe process (probe_main)
     from llmos_desktop.core.engine.contract import SamplingOptions
@@ -139,6 +145,47 @@ def sampling_args(sampling: SamplingOptions) -> dict[str, Any]:
     }
 
 
+def generate(
+    llm: Llama, tokens: Sequence[int], sampling: SamplingOptions, grammar: str | None = None
+) -> Generator[int, Any, None]:
+    """``Llama.generate`` with the sampling options, and the reply held to ``grammar``
+    (GBNF, from ``json_grammar``) when one is given.
+
+    Without a grammar this is ``Llama.generate`` itself: a normal request pays nothing.
+    With one, ``Llama.generate`` samples through a ``GrammarSampler``: for the length of
+    the generation the model's ``_init_sampler`` (which builds the sampler chain that
+    ``Llama.sample`` uses) is wrapped, on this one object only. Close the generator
+    (``generator.close()``) when done: that puts the method back and frees the grammar.
+    """
+    args = sampling_args(sampling)
+    if grammar is None:
+        generator: Generator[int, Any, None] = llm.generate(list(tokens), **args)
+        return generator
+    return _generate_with_grammar(llm, list(tokens), args, grammar)
+
+
+def _generate_with_grammar(
+    llm: Llama, tokens: list[int], args: dict[str, Any], grammar: str
+) -> Generator[int, Any, None]:
+    build_chain = llm._init_sampler
+    made: list[GrammarSampler] = []
+
+    def init_sampler(**kwargs: Any) -> GrammarSampler:
+        sampler = GrammarSampler(llm, build_chain(**kwargs), grammar)
+        made.append(sampler)
+        return sampler
+
+    llm._init_sampler = init_sampler  # an instance attribute: shadows the method
+    try:
+        yield from llm.generate(tokens, **args)
+    finally:
+        with contextlib.suppress(AttributeError):
+            del llm._init_sampler
+        llm._sampler = None  # Llama.sample must never reach a closed sampler
+        for sampler in made:
+            sampler.close()
+
+
 def tokenize(llm: Llama, text: str) -> list[int]:
     """Tokens of ``text`` with special tokens parsed, and one BOS if the model wants it."""
     import llama_cpp
@@ -247,6 +294,886 @@ def backend_info() -> dict[str, Any]:
         }
     )
     return dict(_BACKEND_CACHE)
+
+
+# --- replies in JSON: a grammar from a JSON Schema (response_format) ------------------------
+# llama-cpp-python turns a JSON Schema into a GBNF grammar (llama_grammar.SchemaConverter,
+# a copy of an older llama.cpp json-schema-to-grammar.py) and llama.cpp holds sampling to
+# it. What stands between that and a schema from a request:
+# - Time and memory. The converter resolves a $ref again at every use when the name it
+#   points to is not a valid rule name ("a_1"), so a 1.4 KB chain of such references
+#   takes 6 s, and each step doubles it; it writes "maxLength": n as n nested
+#   groups, which llama.cpp's recursive grammar parser overflows its stack on (2,000 on
+#   a 512 KiB thread stack, 20,000 on 8 MiB: a crash); "minLength": 10**9 is one
+#   string of gigabytes. So prepare_schema bounds every count first, the conversion runs
+#   under a deadline (a trace function, as the template sandbox does), repetitions are
+#   written in GBNF's own x{m,n} (llama.cpp expands it without recursion), and the
+#   grammar's nesting is measured before llama.cpp parses it.
+# - Output that is not JSON. Its strings may hold raw control characters, a regex class
+#   may hold a quote or a backslash, and an enum value with a backslash loses it. Patterns
+#   are rewritten into a subset whose every character is safe in a JSON string, the
+#   string rules are replaced with JSON's own, and literals escape backslashes.
+# - Keywords it ignores (minimum, uniqueItems, not...) or gets wrong (required names that
+#   are not properties, $ref beside $defs, type lists with other keywords): prepare_schema
+#   refuses them when the request is strict and otherwise leaves them out, so the grammar
+#   still makes JSON that follows what it keeps.
+# - Cost per token. llama.cpp's grammar sampler filters the whole vocabulary at each step:
+#   70 ms a token for Gemma 3's 262,144 tokens on two cores (12 tok/s against 58).
+#   GrammarSampler samples as llama.cpp's own tools do: the token the usual chain picks is
+#   checked alone and kept when the grammar allows it; when it does not, the grammar looks
+#   at the 256 likeliest tokens, and only when it allows none of them at the whole
+#   vocabulary. A simple schema then costs next to nothing (tokens/s 0.99-1.1 of a reply
+#   without one, against 0.2 with llama-cpp-python's own grammar sampling).
+
+
+class GrammarError(ValueError):
+    """A schema no grammar can be built from (or that is not valid); str() is one line."""
+
+
+GRAMMAR_TIME_LIMIT_S = 2.0  # to prepare the schema and convert it
+MAX_REPEAT = 1_000  # minLength, maxLength, minItems, maxItems and a pattern's {m,n}
+MAX_OBJECT_PROPERTIES = 500  # in one object
+MAX_OPTIONAL_PROPERTIES = 100  # of them not required (they cost the converter n**2)
+MAX_ENUM_VALUES = 1_000  # enum values in the whole schema (each is a branch to follow)
+MAX_PATTERN_CHARS = 1_000
+MAX_PATTERN_GROUPS = 16  # groups inside each other in one pattern
+MAX_GRAMMAR_CHARS = 512 * 1024
+MAX_GRAMMAR_NESTING = 64  # parentheses inside each other in the grammar
+_PREPARE_DEPTH = 64  # the request's own bound is lower; this one protects other callers
+
+# Keywords the grammar follows.
+_ENFORCED = frozenset(
+    {
+        "type", "enum", "const", "properties", "required", "additionalProperties",
+        "items", "prefixItems", "minItems", "maxItems", "minLength", "maxLength",
+        "pattern", "format", "anyOf", "oneOf", "allOf", "$ref", "$defs", "definitions",
+    }
+)  # fmt: skip
+# Assertions it cannot follow: refused when strict, else left out of the grammar (the
+# reply may break them; a client that needs them validates the reply).
+_NOT_ENFORCED = frozenset(
+    {
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+        "uniqueItems", "contains", "minContains", "maxContains", "minProperties",
+        "maxProperties", "patternProperties", "propertyNames", "dependentRequired",
+        "dependentSchemas", "dependencies", "if", "then", "else", "not",
+        "unevaluatedItems", "unevaluatedProperties", "$dynamicRef", "$recursiveRef",
+    }
+)  # fmt: skip
+# Every other keyword (title, description, examples, default, unknown ones) says nothing
+# about which values are valid, and is left out.
+_FORMATS = frozenset({"date", "time", "date-time", "uuid"})  # the converter's own rules
+_ANY_TYPES = ["object", "array", "string", "number", "boolean", "null"]
+_STRING_KEYWORDS = ("minLength", "maxLength", "pattern")
+_ARRAY_KEYWORDS = ("items", "prefixItems", "minItems", "maxItems")
+_OBJECT_KEYWORDS = ("properties", "required", "additionalProperties")
+
+# What a JSON string may hold unescaped: no quote, no backslash, no control character.
+_UNSAFE_RANGES = ((0x00, 0x1F), (0x22, 0x22), (0x5C, 0x5C))
+_JSON_CHAR = r'[^"\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
+_SAFE_DOT = r'[^"\\\x7F\x00-\x1F]'
+
+
+def json_grammar(schema: Mapping[str, Any] | None, *, strict: bool = False) -> str:
+    """GBNF for a reply in JSON: any JSON object (``schema`` None, OpenAI's JSON mode), or
+    JSON that follows ``schema``, a JSON Schema (2020-12).
+
+    The schema is checked with jsonschema (Draft202012Validator.check_schema: linear in
+    the schema's size, which the request bounds; 0.5 s for 36 KB on a slow machine), then
+    prepared (prepare_schema) and converted within GRAMMAR_TIME_LIMIT_S; raises
+    GrammarError.
+    ``strict``: refuse keywords the grammar cannot enforce rather than leave them out.
+    Call ``grammar_accepted`` to have llama.cpp parse the result for a model.
+    """
+    from llama_cpp import llama_grammar
+
+    if schema is None:
+        return str(llama_grammar.JSON_GBNF)
+    _check_json_schema(schema)
+    _converter()  # imported before the clock starts: an import under the trace is slow
+    text = _limited(lambda: _convert(prepare_schema(schema, strict=strict)), GRAMMAR_TIME_LIMIT_S)
+    if len(text) > MAX_GRAMMAR_CHARS:
+        raise GrammarError(f"its grammar would be longer than {MAX_GRAMMAR_CHARS} characters")
+    depth = grammar_nesting(text)
+    if depth > MAX_GRAMMAR_NESTING:
+        raise GrammarError(f"its grammar would nest {depth} groups (at most {MAX_GRAMMAR_NESTING})")
+    return text
+
+
+def grammar_accepted(llm: Llama, grammar: str) -> bool:
+    """Whether llama.cpp parses ``grammar`` for ``llm``'s vocabulary (it logs why not).
+
+    Llama.generate hands a grammar llama.cpp refuses to its sampler chain as a NULL
+    sampler, which crashes the process at the first token; so every grammar is tried here
+    first. ``grammar`` must be bounded (json_grammar's result): the parser recurses.
+    """
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(
+        llm._model.vocab, grammar.encode("utf-8"), b"root"
+    )
+    if not sampler:
+        return False
+    llama_cpp.llama_sampler_free(sampler)
+    return True
+
+
+def grammar_nesting(grammar: str) -> int:
+    """The deepest nesting of parentheses in GBNF text (literals, classes and comments
+    skipped)."""
+    depth = deepest = 0
+    i, n = 0, len(grammar)
+    while i < n:
+        c = grammar[i]
+        if c in '"[':
+            close = '"' if c == '"' else "]"
+            i += 1
+            while i < n and grammar[i] != close:
+                i += 2 if grammar[i] == "\\" else 1
+        elif c == "#":
+            while i < n and grammar[i] != "\n":
+                i += 1
+        elif c == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c == ")":
+            depth -= 1
+        i += 1
+    return deepest
+
+
+class _Deadline(BaseException):
+    """Raised by the trace function; a BaseException so no ``except Exception`` in the
+    code it interrupts can swallow it."""
+
+
+_T = TypeVar("_T")
+
+
+def _limited(work: Callable[[], _T], seconds: float) -> _T:
+    """``work()``, stopped after ``seconds`` (GrammarError): a trace function (this thread
+    only, only while it runs) checks the clock at every Python call. (Not at every line:
+    that tripled the cost, and the code it bounds loops by calling.)
+
+    It raises once; the ``finally`` blocks it passes through on the way out then run
+    untraced. The previous trace function (a debugger's, coverage's) is put back first
+    thing, on success and on error.
+    """
+    deadline = time.monotonic() + seconds
+    now = time.monotonic
+    fired = False
+
+    def trace(_frame: types.FrameType, _event: str, _arg: Any) -> Any:
+        nonlocal fired
+        if not fired and now() > deadline:
+            fired = True
+            raise _Deadline
+        return None  # no line events
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        result = work()
+    except _Deadline:
+        sys.settrace(previous)
+        raise GrammarError(f"building a grammar from it took longer than {seconds:g} s") from None
+    except RecursionError:
+        sys.settrace(previous)
+        raise GrammarError("it is nested or refers to itself too deeply") from None
+    except BaseException:
+        sys.settrace(previous)
+        raise
+    sys.settrace(previous)
+    return result
+
+
+def _check_json_schema(schema: Mapping[str, Any]) -> None:
+    from jsonschema import Draft202012Validator, SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "".join(f"/{part}" for part in exc.path)
+        raise GrammarError(
+            _one_line(f"not a valid JSON Schema: {where or '/'}: {exc.message}")
+        ) from None
+    except RecursionError:  # compiling a pattern of 500 nested groups, for one
+        raise GrammarError("not a valid JSON Schema: nested too deeply") from None
+    except Exception as exc:
+        raise GrammarError(
+            _one_line(f"not a valid JSON Schema ({type(exc).__name__}: {exc})")
+        ) from None
+
+
+def _one_line(text: str) -> str:
+    from llmos_desktop.core.text import one_line
+
+    return one_line(text, limit=300)
+
+
+def prepare_schema(schema: Mapping[str, Any], *, strict: bool = False) -> dict[str, Any]:
+    """``schema`` rewritten for llama-cpp-python's converter, so that its grammar makes
+    only JSON that follows what the grammar keeps (see the notes above). GrammarError for
+    what cannot be followed (and, with ``strict``, for what would be left out)."""
+    return _SchemaPreparer(strict).prepare(schema, "", 0)
+
+
+class _SchemaPreparer:
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        self.enum_values = 0
+
+    def refuse(self, where: str, message: str) -> GrammarError:
+        return GrammarError(_one_line(f"{where or '/'}: {message}"))
+
+    def prepare(self, node: object, where: str, depth: int) -> dict[str, Any]:
+        if depth > _PREPARE_DEPTH:
+            raise self.refuse(where, "nested too deeply")
+        if node is True:
+            return {"type": list(_ANY_TYPES)}
+        if node is False:
+            raise self.refuse(where, "`false` allows no value, so no reply can follow it")
+        if not isinstance(node, Mapping):
+            raise self.refuse(where, "a schema must be an object or a boolean")
+        node = dict(node)
+        if "allOf" in node:
+            node = self.merge_all_of(node, where)
+        for key in node:
+            if key in _NOT_ENFORCED and self.strict:
+                raise self.refuse(
+                    where, f"`{key}` cannot be enforced while generating (strict is true)"
+                )
+        out: dict[str, Any] = {}
+        for defs in ("$defs", "definitions"):
+            if isinstance(node.get(defs), Mapping):
+                out[defs] = {
+                    name: self.prepare(sub, f"{where}/{defs}/{name}", depth + 1)
+                    for name, sub in node[defs].items()
+                }
+        out.update(self.prepare_value(node, where, depth))
+        return out
+
+    def prepare_value(self, node: dict[str, Any], where: str, depth: int) -> dict[str, Any]:
+        if "$ref" in node:
+            ref = node["$ref"]
+            if not isinstance(ref, str) or not ref.startswith("#/"):
+                raise self.refuse(where, "only references inside the schema (#/...) are supported")
+            others = [
+                k for k in node if k in _ENFORCED and k not in ("$ref", "$defs", "definitions")
+            ]
+            if others and self.strict:
+                raise self.refuse(where, f"`{others[0]}` beside `$ref` is not supported")
+            # A $ref alone in a union: the converter would not look inside a node that
+            # has a $ref (its $defs, for one) for the references there.
+            return {"anyOf": [{"$ref": ref}]}
+        if "anyOf" in node or "oneOf" in node:
+            if "anyOf" in node and "oneOf" in node:
+                raise self.refuse(where, "`anyOf` and `oneOf` together are not supported")
+            key = "anyOf" if "anyOf" in node else "oneOf"
+            siblings = {
+                k: v
+                for k, v in node.items()
+                if k in _ENFORCED and k not in (key, "$defs", "definitions")
+            }
+            branches = node[key]
+            return {
+                "anyOf": [
+                    self.prepare(
+                        {**siblings, **branch} if isinstance(branch, Mapping) else branch,
+                        f"{where}/{key}/{i}",
+                        depth + 1,
+                    )
+                    for i, branch in enumerate(branches)
+                ]
+            }
+        if "const" in node:
+            return {"const": node["const"]}
+        if "enum" in node:
+            values = list(node["enum"])
+            self.enum_values += len(values)
+            if self.enum_values > MAX_ENUM_VALUES:
+                raise self.refuse(where, f"more than {MAX_ENUM_VALUES} enum values in the schema")
+            if not values:
+                raise self.refuse(where, "an empty `enum` allows no value")
+            return {"enum": values}
+        kind = node.get("type")
+        if isinstance(kind, list):
+            kinds = list(dict.fromkeys(kind))
+            if len(kinds) == 1:
+                kind = kinds[0]
+            else:
+                rest = {k: v for k, v in node.items() if k != "type"}
+                return {
+                    "anyOf": [
+                        self.prepare({**rest, "type": one}, f"{where}/type/{one}", depth + 1)
+                        for one in kinds
+                    ]
+                }
+        if kind is None:
+            kind = self.implied_type(node)
+        if kind is None:
+            return {"type": list(_ANY_TYPES)}
+        if kind == "object":
+            return self.prepare_object(node, where, depth)
+        if kind == "array":
+            return self.prepare_array(node, where, depth)
+        if kind == "string":
+            return self.prepare_string(node, where)
+        return {"type": kind}
+
+    def implied_type(self, node: Mapping[str, Any]) -> str | None:
+        """The one type a schema without `type` constrains (JSON Schema lets other types
+        through; the grammar makes the one that is constrained)."""
+        for kind, keywords in (
+            ("object", _OBJECT_KEYWORDS),
+            ("array", _ARRAY_KEYWORDS),
+            ("string", _STRING_KEYWORDS),
+        ):
+            if any(k in node for k in keywords):
+                return kind
+        if "format" in node and node["format"] in _FORMATS:
+            return "string"
+        return None
+
+    def merge_all_of(self, node: dict[str, Any], where: str) -> dict[str, Any]:
+        """``allOf`` folded into its schema: properties and required names joined, other
+        keywords taken where the schema has none. A keyword two of them give different
+        values is refused when strict (the first is kept otherwise)."""
+        parts = node.pop("allOf")
+        merged = dict(node)
+        for i, part in enumerate(parts):
+            if part is True:
+                continue
+            if not isinstance(part, Mapping) or "$ref" in part or "allOf" in part:
+                raise self.refuse(
+                    f"{where}/allOf/{i}", "only plain schemas are supported in `allOf`"
+                )
+            for key, value in part.items():
+                if key == "properties" and isinstance(value, Mapping):
+                    properties = dict(merged.get("properties") or {})
+                    for name, sub in value.items():
+                        if name in properties and properties[name] != sub and self.strict:
+                            raise self.refuse(where, f"`allOf` gives property {name!r} two schemas")
+                        properties.setdefault(name, sub)
+                    merged["properties"] = properties
+                elif key == "required" and isinstance(value, list):
+                    merged["required"] = list(dict.fromkeys([*merged.get("required", []), *value]))
+                elif key not in merged:
+                    merged[key] = value
+                elif merged[key] != value and key in _ENFORCED and self.strict:
+                    raise self.refuse(where, f"`allOf` gives `{key}` two values")
+        return merged
+
+    def prepare_object(self, node: Mapping[str, Any], where: str, depth: int) -> dict[str, Any]:
+        properties = dict(node.get("properties") or {})
+        required = list(dict.fromkeys(node.get("required") or []))
+        additional = node.get("additionalProperties", True)
+        for name in required:
+            if name not in properties:
+                if additional is False:
+                    raise self.refuse(
+                        where, f"required property {name!r} is not allowed by additionalProperties"
+                    )
+                properties[name] = additional if isinstance(additional, Mapping) else True
+        if len(properties) > MAX_OBJECT_PROPERTIES:
+            raise self.refuse(where, f"more than {MAX_OBJECT_PROPERTIES} properties in one object")
+        if len(properties) - len(required) > MAX_OPTIONAL_PROPERTIES:
+            raise self.refuse(
+                where, f"more than {MAX_OPTIONAL_PROPERTIES} optional properties in one object"
+            )
+        out: dict[str, Any] = {"type": "object"}
+        if properties:
+            out["properties"] = {
+                name: self.prepare(sub, f"{where}/properties/{name}", depth + 1)
+                for name, sub in properties.items()
+            }
+        if required:
+            out["required"] = required
+        if additional is False:
+            out["additionalProperties"] = False
+        elif isinstance(additional, Mapping) and additional:
+            out["additionalProperties"] = self.prepare(
+                additional, f"{where}/additionalProperties", depth + 1
+            )
+        return out
+
+    def prepare_array(self, node: Mapping[str, Any], where: str, depth: int) -> dict[str, Any]:
+        low, high = self.counts(node, "minItems", "maxItems", where)
+        out: dict[str, Any] = {"type": "array"}
+        prefix = node.get("prefixItems")
+        if prefix:
+            # The converter makes exactly these items (it cannot add `items` after them).
+            if low > len(prefix):
+                raise self.refuse(where, "`minItems` beyond `prefixItems` is not supported")
+            out["prefixItems"] = [
+                self.prepare(sub, f"{where}/prefixItems/{i}", depth + 1)
+                for i, sub in enumerate(prefix)
+            ]
+            return out
+        items = node.get("items", True)
+        if items is False:
+            out["maxItems"] = 0
+            return out
+        out["items"] = self.prepare(items, f"{where}/items", depth + 1)
+        if low:
+            out["minItems"] = low
+        if high is not None:
+            out["maxItems"] = high
+        return out
+
+    def prepare_string(self, node: Mapping[str, Any], where: str) -> dict[str, Any]:
+        low, high = self.counts(node, "minLength", "maxLength", where)
+        pattern = node.get("pattern")
+        if pattern is not None:
+            if (low or high is not None) and self.strict:
+                raise self.refuse(
+                    where, "`pattern` with `minLength` or `maxLength` is not supported"
+                )
+            try:
+                return {"type": "string", "pattern": grammar_pattern(pattern)}
+            except GrammarError as exc:
+                raise self.refuse(f"{where}/pattern", str(exc)) from None
+        out: dict[str, Any] = {"type": "string"}
+        if low or high is not None:
+            out["minLength"] = low
+            if high is not None:
+                out["maxLength"] = high
+        elif node.get("format") in _FORMATS:
+            out["format"] = node["format"]
+        return out
+
+    def counts(
+        self, node: Mapping[str, Any], low_key: str, high_key: str, where: str
+    ) -> tuple[int, int | None]:
+        low = int(node.get(low_key, 0))
+        high = node.get(high_key)
+        for key, value in ((low_key, low), (high_key, high)):
+            if value is not None and value > MAX_REPEAT:
+                raise self.refuse(where, f"`{key}` above {MAX_REPEAT} is not supported")
+        if high is not None and int(high) < low:
+            raise self.refuse(where, f"`{high_key}` is less than `{low_key}`: no value fits")
+        return low, None if high is None else int(high)
+
+
+# --- patterns -------------------------------------------------------------------------
+# A JSON Schema pattern is an ECMA-262 regular expression that may match anywhere in the
+# string; the converter takes a subset, anchored at both ends, copies character classes
+# into the grammar as they are, and knows few escapes. grammar_pattern rewrites a pattern
+# into what it takes, such that every string the result matches in full also matches the
+# original (so the reply follows the schema) and holds no character JSON must escape.
+
+_CLASS_ESCAPES = {
+    "d": [(0x30, 0x39)],
+    "w": [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)],
+    "s": [(0x20, 0x20)],  # of the white space, only the space is safe in a JSON string
+}
+_NEGATED_ESCAPES = {"D": "d", "W": "w", "S": "s"}
+_PATTERN_SPECIALS = frozenset("|.()[]{}*+?^$\\")
+_QUANTIFIER = re.compile(r"\{(\d+)(,(\d*))?\}")
+
+
+def grammar_pattern(pattern: str) -> str:
+    """``pattern`` as the converter takes it (``^...$``), JSON-safe; GrammarError for
+    what it cannot express (lookarounds, back-references, anchors inside, \\b...)."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise GrammarError(f"a pattern longer than {MAX_PATTERN_CHARS} characters")
+    body = pattern
+    if body.startswith("^"):
+        body = body[1:]
+    if body.endswith("$") and not _escaped_at(body, len(body) - 1):
+        body = body[:-1]
+    out: list[str] = []
+    depth = 0
+    atom = False  # the last thing written can take a quantifier
+    i, n = 0, len(body)
+    while i < n:
+        c = body[i]
+        if c == "\\":
+            if i + 1 >= n:
+                raise GrammarError("the pattern ends with a backslash")
+            text, i = _pattern_escape(body, i)
+            out.append(text)
+            atom = True
+            continue
+        if c == "[":
+            text, i = _pattern_class(body, i)
+            out.append(text)
+            atom = True
+            continue
+        if c == "(":
+            if body.startswith("(?:", i):
+                i += 2
+            elif body.startswith("(?", i):
+                raise GrammarError("lookarounds and named groups are not supported in a pattern")
+            depth += 1
+            if depth > MAX_PATTERN_GROUPS:
+                raise GrammarError(f"groups nested deeper than {MAX_PATTERN_GROUPS} in a pattern")
+            out.append("(")
+            atom = False
+        elif c == ")":
+            if depth == 0:
+                raise GrammarError("unbalanced parentheses in the pattern")
+            depth -= 1
+            out.append(")")
+            atom = True
+        elif c == "|":
+            out.append("|")
+            atom = False
+        elif c in "*+?":
+            if not atom:
+                raise GrammarError(f"nothing to repeat before {c!r} in the pattern")
+            out.append(c)
+            atom = False
+            i += 1
+            if i < n and body[i] in "?+":  # lazy or possessive: the same strings
+                i += 1
+            continue
+        elif c == "{":
+            quantifier = _QUANTIFIER.match(body, i)
+            if quantifier is None:
+                out.append("[{]")  # a brace that is not a quantifier is itself
+                atom = True
+            else:
+                if not atom:
+                    raise GrammarError("nothing to repeat before a quantifier in the pattern")
+                low = int(quantifier.group(1))
+                high_text = quantifier.group(3)
+                high = None if quantifier.group(2) and not high_text else int(high_text or low)
+                if low > MAX_REPEAT or (high is not None and high > MAX_REPEAT):
+                    raise GrammarError(f"a repetition above {MAX_REPEAT} in the pattern")
+                if high is not None and high < low:
+                    raise GrammarError("a repetition {m,n} with n < m in the pattern")
+                out.append(f"{{{low},{'' if high is None else high}}}")
+                atom = False
+                i = quantifier.end()
+                if i < n and body[i] in "?+":
+                    i += 1
+                continue
+        elif c == ".":
+            out.append(".")
+            atom = True
+        elif c in "^$":
+            raise GrammarError("anchors are supported only at the ends of a pattern")
+        elif c in "]}":
+            out.append(_class_of([(ord(c), ord(c))]))
+            atom = True
+        else:
+            if _unsafe(ord(c)):
+                raise GrammarError(f"the pattern needs {c!r}, which JSON strings escape")
+            out.append(c)
+            atom = True
+        i += 1
+    if depth:
+        raise GrammarError("unbalanced parentheses in the pattern")
+    return "^(" + "".join(out) + ")$"
+
+
+def _escaped_at(text: str, index: int) -> bool:
+    backslashes = 0
+    while index - backslashes - 1 >= 0 and text[index - backslashes - 1] == "\\":
+        backslashes += 1
+    return backslashes % 2 == 1
+
+
+def _pattern_escape(body: str, i: int) -> tuple[str, int]:
+    """An escape outside a class, at ``body[i]`` (a backslash): its text and the next index."""
+    c = body[i + 1]
+    if c in _CLASS_ESCAPES:
+        return _class_of(_CLASS_ESCAPES[c]), i + 2
+    if c in _NEGATED_ESCAPES:
+        return _class_of(_CLASS_ESCAPES[_NEGATED_ESCAPES[c]], negated=True), i + 2
+    point, end = _escaped_char(body, i)
+    return _class_of([(point, point)]), end
+
+
+def _escaped_char(body: str, i: int) -> tuple[int, int]:
+    """The character an escape at ``body[i]`` stands for (not a class shorthand)."""
+    c = body[i + 1]
+    if c in "xu":
+        digits = 2 if c == "x" else 4
+        text = body[i + 2 : i + 2 + digits]
+        if len(text) != digits or any(d not in "0123456789abcdefABCDEF" for d in text):
+            raise GrammarError(f"a malformed \\{c} escape in the pattern")
+        point = int(text, 16)
+        end = i + 2 + digits
+    elif c.isascii() and not c.isalnum():
+        point, end = ord(c), i + 2
+    else:
+        raise GrammarError(f"\\{c} is not supported in a pattern")
+    if _unsafe(point):
+        raise GrammarError(f"the pattern needs {chr(point)!r}, which JSON strings escape")
+    return point, end
+
+
+def _pattern_class(body: str, i: int) -> tuple[str, int]:
+    """The class starting at ``body[i]`` ('['): its JSON-safe text and the next index."""
+    i += 1
+    negated = body.startswith("^", i)
+    if negated:
+        i += 1
+    ranges: list[tuple[int, int]] = []
+    first = True
+    n = len(body)
+    while True:
+        if i >= n:
+            raise GrammarError("an unclosed [ in the pattern")
+        c = body[i]
+        if c == "]" and not first:
+            i += 1
+            break
+        first = False
+        if c == "\\":
+            if i + 1 >= n:
+                raise GrammarError("an unclosed [ in the pattern")
+            shorthand = body[i + 1]
+            if shorthand in _CLASS_ESCAPES:
+                ranges.extend(_CLASS_ESCAPES[shorthand])
+                i += 2
+                continue
+            if shorthand in _NEGATED_ESCAPES:
+                raise GrammarError(f"\\{shorthand} inside [...] is not supported in a pattern")
+            low, i = _class_char_escape(body, i)
+        else:
+            low, i = ord(c), i + 1
+        high = low
+        if body.startswith("-", i) and i + 1 < n and body[i + 1] != "]":
+            if body[i + 1] == "\\":
+                high, i = _class_char_escape(body, i + 1)
+            else:
+                high, i = ord(body[i + 1]), i + 2
+            if high < low:
+                raise GrammarError("a range [b-a] in the pattern")
+        ranges.append((low, high))
+    return _class_of(ranges, negated=negated), i
+
+
+def _class_char_escape(body: str, i: int) -> tuple[int, int]:
+    c = body[i + 1] if i + 1 < len(body) else ""
+    if c in "xu":
+        return _escaped_char(body, i)
+    if c.isascii() and not c.isalnum() and c:
+        return ord(c), i + 2  # \- \] \\ \. ...: the character itself (checked later)
+    raise GrammarError(f"\\{c} is not supported in a pattern")
+
+
+def _unsafe(point: int) -> bool:
+    return any(low <= point <= high for low, high in _UNSAFE_RANGES)
+
+
+def _class_of(ranges: list[tuple[int, int]], *, negated: bool = False) -> str:
+    """A GBNF class (every character as an escape) for ``ranges`` less what JSON strings
+    escape: a negated class also leaves those out."""
+    if negated:
+        ranges = [*ranges, *_UNSAFE_RANGES]
+    else:
+        for low, high in _UNSAFE_RANGES:
+            ranges = [
+                part
+                for start, end in ranges
+                for part in ((start, min(end, low - 1)), (max(start, high + 1), end))
+                if part[0] <= part[1]
+            ]
+        if not ranges:
+            raise GrammarError("a character class holds only characters JSON strings escape")
+    text = "".join(
+        _class_char(low) + ("" if low == high else "-" + _class_char(high)) for low, high in ranges
+    )
+    return f"[{'^' if negated else ''}{text}]"
+
+
+def _class_char(point: int) -> str:
+    if point <= 0xFF:
+        return f"\\x{point:02X}"
+    if point <= 0xFFFF:
+        return f"\\u{point:04X}"
+    return f"\\U{point:08X}"
+
+
+# --- the conversion -------------------------------------------------------------------
+
+
+def _repetition(
+    item_rule: str,
+    min_items: int,
+    max_items: int | None,
+    separator_rule: str | None = None,
+    item_rule_is_literal: bool = False,
+) -> str:
+    """llama_grammar._build_repetition's replacement: GBNF's own x{m,n} rather than n
+    nested groups (as llama.cpp's newer converter writes it)."""
+    if max_items == 0:
+        return ""
+    if min_items == 0 and max_items == 1:
+        return f"{item_rule}?"
+    if not separator_rule:
+        if min_items == 1 and max_items is None:
+            return f"{item_rule}+"
+        if min_items == 0 and max_items is None:
+            return f"{item_rule}*"
+        return f"{item_rule}{{{min_items},{'' if max_items is None else max_items}}}"
+    rest = _repetition(
+        f"({separator_rule} {item_rule})",
+        max(min_items - 1, 0),
+        None if max_items is None else max_items - 1,
+    )
+    result = f"{item_rule} {rest}"
+    return f"({result})?" if min_items == 0 else result
+
+
+_CONVERTER_LOCK = threading.Lock()  # the converter's module is patched while it runs
+_converter_class: type | None = None
+
+
+def _converter() -> type:
+    """llama_grammar.SchemaConverter, with literals that escape backslashes too."""
+    global _converter_class
+    if _converter_class is None:
+        from llama_cpp import llama_grammar
+
+        escapes = {"\r": "\\r", "\n": "\\n", '"': '\\"', "\\": "\\\\"}
+        pattern = re.compile(r'[\r\n"\\]')
+
+        class Converter(llama_grammar.SchemaConverter):
+            def _format_literal(self, literal: str) -> str:
+                return '"' + pattern.sub(lambda m: escapes[m.group(0)], literal) + '"'
+
+        _converter_class = Converter
+    return _converter_class
+
+
+def _convert(prepared: dict[str, Any]) -> str:
+    """The converter's grammar for a prepared schema, with JSON's own string rules."""
+    from llama_cpp import llama_grammar
+
+    converter_class = _converter()
+    original = llama_grammar._build_repetition
+    with _CONVERTER_LOCK:
+        llama_grammar._build_repetition = _repetition
+        try:
+            converter = converter_class(
+                prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False
+            )
+            resolved = converter.resolve_refs(prepared, "")
+            converter.visit(resolved, "")
+        except (GrammarError, _Deadline, RecursionError):
+            raise
+        except Exception as exc:  # its asserts and lookups: what it does not support
+            raise GrammarError(
+                _one_line(f"no grammar can be built from it ({type(exc).__name__}: {exc})")
+            ) from None
+        finally:
+            llama_grammar._build_repetition = original
+    rules: dict[str, str] = converter._rules
+    if "char" in rules:
+        rules["char"] = _JSON_CHAR
+    if "dot" in rules:
+        rules["dot"] = _SAFE_DOT
+    return str(converter.format_grammar())
+
+
+class GrammarSampler:
+    """What ``Llama.sample`` calls (``sample(ctx, idx)``) while a reply must follow a grammar.
+
+    The usual chain (``chain``: penalties, top-k..., greedy or dist; a llama-cpp-python
+    ``LlamaSampler``) picks a token as it does without a grammar, and the grammar looks at
+    that one token: when it allows it, that is the token. When it does not, the grammar
+    looks at the RESAMPLE_TOP tokens with the highest logits, and the chain picks again
+    among those it allows; only when it allows none of them is it applied to the whole
+    vocabulary (llama.cpp's own tools take the first and the last step). With temperature
+    0 this picks exactly what applying the grammar to the whole vocabulary first would;
+    with sampling, nearly so. The chain has then taken note of the refused token too,
+    which only a repeat penalty would notice.
+    """
+
+    RESAMPLE_TOP = 256
+
+    def __init__(self, llm: Llama, chain: Any, grammar: str) -> None:
+        import llama_cpp
+        import numpy as np
+
+        self._chain = chain
+        self._grammar = llama_cpp.llama_sampler_init_grammar(
+            llm._model.vocab, grammar.encode("utf-8"), b"root"
+        )
+        if not self._grammar:
+            chain.close()
+            raise GrammarError("llama.cpp refused the grammar")
+        self._np = np
+        self._n_vocab = int(llm.n_vocab())
+        self._one = llama_cpp.llama_token_data()
+        self._one_array = llama_cpp.llama_token_data_array(ctypes.pointer(self._one), 1, -1, False)
+        self._top = (llama_cpp.llama_token_data * min(self.RESAMPLE_TOP, self._n_vocab))()
+        self._top_view = np.ctypeslib.as_array(self._top)
+        self._all: Any = None  # the whole vocabulary, made when first needed
+        self.sampled = 0  # tokens picked
+        self.refused = 0  # of them, first picks the grammar refused
+        self.whole = 0  # of those, picks that needed the whole vocabulary
+
+    def sample(self, ctx: Any, idx: int) -> int:
+        import llama_cpp
+
+        token = int(llama_cpp.llama_sampler_sample(self._chain.sampler, ctx.ctx, idx))
+        self.sampled += 1
+        if not self._allows(token):
+            self.refused += 1
+            token = self._resample(ctx.ctx, idx)
+            llama_cpp.llama_sampler_accept(self._chain.sampler, token)
+        llama_cpp.llama_sampler_accept(self._grammar, token)
+        return token
+
+    def _allows(self, token: int) -> bool:
+        import llama_cpp
+
+        one, array = self._one, self._one_array
+        one.id, one.logit, one.p = token, 0.0, 0.0  # type: ignore[assignment]  # ctypes
+        array.size, array.selected, array.sorted = 1, -1, False
+        llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(array))
+        return not math.isinf(one.logit)
+
+    def _resample(self, ctx: Any, idx: int) -> int:
+        import llama_cpp
+
+        np = self._np
+        n = self._n_vocab
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, idx), shape=(n,))
+        view, data = self._top_view, self._top
+        k = len(view)
+        best = np.argpartition(logits, n - k)[n - k :] if k < n else np.arange(n)
+        token = self._pick(data, view, best.astype(np.intc), logits[best])
+        if token is not None:
+            return token
+        self.whole += 1
+        if self._all is None:
+            self._all = (llama_cpp.llama_token_data * n)()
+            self._all_view = np.ctypeslib.as_array(self._all)
+            self._ids = np.arange(n, dtype=np.intc)
+        token = self._pick(self._all, self._all_view, self._ids, logits)
+        if token is None:
+            # Accepting a token the grammar refuses would abort the process.
+            raise RuntimeError("the grammar allows no token of this model's vocabulary here")
+        return token
+
+    def _pick(self, data: Any, view: Any, ids: Any, logits: Any) -> int | None:
+        """The chain's pick among ``ids`` (with ``logits``) that the grammar allows."""
+        import llama_cpp
+
+        view["id"] = ids
+        view["logit"] = logits
+        view["p"] = 0.0
+        array = llama_cpp.llama_token_data_array(data, len(view), -1, False)
+        llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(array))
+        if not self._np.isfinite(view["logit"]).any():
+            return None
+        llama_cpp.llama_sampler_apply(self._chain.sampler, ctypes.byref(array))
+        return int(array.data[array.selected].id)
+
+    def close(self) -> None:
+        import llama_cpp
+
+        if self._grammar:
+            llama_cpp.llama_sampler_free(self._grammar)
+            self._grammar = None
+        self._chain.close()
 
 
 # --- which architectures the installed llama.cpp loads ---------------------------------

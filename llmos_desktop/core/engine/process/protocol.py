@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from llmos_desktop.core.engine.contract import (
     MAX_STOP_LENGTH,
@@ -46,6 +54,157 @@ _PROMPT_SCHEMA: dict[str, Any] = {
     ],
     "title": "Prompt",
     "description": "the prompt: text, a list of one text, or token ids",
+}
+
+
+# --- response_format: replies in JSON (OpenAI's JSON mode and structured outputs) --------
+# A JSON Schema in a request is hostile input like any other: before anything reads it
+# for its meaning (jsonschema's check, the grammar built from it, both on the engine's
+# worker under a time limit), its shape is bounded here, in one cheap pass that stops
+# at the first excess. OpenAI's own limits (5,000 properties, 10 levels of nesting,
+# 120,000 characters of names and values) are for its servers; these fit a grammar that
+# a desktop builds in well under a second.
+MAX_SCHEMA_DEPTH = 32  # objects and arrays inside each other, the schema itself included
+MAX_SCHEMA_NODES = 4_096  # values of the schema document: objects, arrays and scalars
+MAX_SCHEMA_CHARS = 65_536  # characters of its keys and strings together
+SCHEMA_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # OpenAI's rule for json_schema.name
+SCHEMA_PARAM = "response_format.json_schema.schema"
+
+
+def schema_bounds_problem(schema: object) -> str | None:
+    """What makes ``schema`` (parsed JSON) too big or too deep to read, or None.
+
+    Walks without recursion and stops at the first bound passed, so a hostile document
+    costs at most MAX_SCHEMA_NODES steps.
+    """
+    stack: list[tuple[object, int]] = [(schema, 1)]
+    nodes = chars = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_SCHEMA_NODES:
+            return f"the schema has more than {MAX_SCHEMA_NODES} values"
+        if isinstance(value, dict | list):
+            if depth > MAX_SCHEMA_DEPTH:
+                return f"the schema is nested more than {MAX_SCHEMA_DEPTH} levels deep"
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    chars += len(key)
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            chars += len(value)
+        if chars > MAX_SCHEMA_CHARS:
+            return f"the schema holds more than {MAX_SCHEMA_CHARS} characters of names and text"
+    return None
+
+
+class JsonSchemaSpec(BaseModel):
+    """``response_format.json_schema``: OpenAI's structured outputs."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    name: Annotated[str, Field(pattern=SCHEMA_NAME_PATTERN)] | None = None
+    description: Annotated[str, Field(max_length=MAX_SCHEMA_CHARS)] | None = None
+    # "schema" would shadow a BaseModel attribute: the field has another name.
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: StrictBool | None = None
+
+    @field_validator("schema_")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        problem = schema_bounds_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+
+class ResponseFormat(BaseModel):
+    """``response_format``: `text` (no constraint), `json_object` (any JSON object) or
+    `json_schema` (JSON that follows the schema). The reply is constrained by a grammar."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaSpec | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("`json_schema` is required when `type` is `json_schema`")
+        return self
+
+    def constrains(self) -> bool:
+        return self.type != "text"
+
+    def schema_value(self) -> dict[str, Any] | None:
+        """The JSON Schema the reply follows; None for any JSON object."""
+        if self.type == "json_schema" and self.json_schema is not None:
+            return self.json_schema.schema_
+        return None
+
+    def is_strict(self) -> bool:
+        return bool(self.type == "json_schema" and self.json_schema and self.json_schema.strict)
+
+
+# The document cannot say which JSON Schemas a grammar can be built from; it says the
+# shapes (one object per type), so that a client (and schemathesis) sends each whole.
+_RESPONSE_FORMAT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {
+            "type": "object",
+            "title": "ResponseFormatText",
+            "properties": {"type": {"type": "string", "enum": ["text"]}},
+            "required": ["type"],
+        },
+        {
+            "type": "object",
+            "title": "ResponseFormatJsonObject",
+            "properties": {"type": {"type": "string", "enum": ["json_object"]}},
+            "required": ["type"],
+        },
+        {
+            "type": "object",
+            "title": "ResponseFormatJsonSchema",
+            "properties": {
+                "type": {"type": "string", "enum": ["json_schema"]},
+                "json_schema": {
+                    "type": "object",
+                    "title": "JsonSchemaSpec",
+                    "properties": {
+                        "name": {"type": "string", "pattern": SCHEMA_NAME_PATTERN},
+                        "description": {"type": "string", "maxLength": MAX_SCHEMA_CHARS},
+                        "schema": {
+                            "type": "object",
+                            "description": (
+                                "A JSON Schema (2020-12). Without one: any JSON object. At "
+                                f"most {MAX_SCHEMA_NODES} values, {MAX_SCHEMA_DEPTH} levels "
+                                f"and {MAX_SCHEMA_CHARS} characters of names and text."
+                            ),
+                        },
+                        "strict": {
+                            "type": "boolean",
+                            "description": (
+                                "Refuse (400) a schema with assertions the grammar cannot "
+                                "enforce (minimum, uniqueItems, not, ...), instead of "
+                                "leaving them out of the grammar."
+                            ),
+                        },
+                    },
+                },
+            },
+            "required": ["type", "json_schema"],
+        },
+        {"type": "null"},
+    ],
+    "title": "Response Format",
+    "description": (
+        "`json_object`: the reply is a JSON object; `json_schema`: JSON that follows the "
+        "schema (a grammar constrains generation); `text`: no constraint. A schema that is "
+        "not valid JSON Schema, or one no grammar can be built from, is a 400 "
+        "(`invalid_value`, `param` `response_format.json_schema.schema`)."
+    ),
 }
 
 
@@ -88,6 +247,9 @@ class CompletionFields(SamplingOptions):
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     n: Annotated[Int, Field(ge=1, le=1)] = 1
+    response_format: Annotated[ResponseFormat | None, WithJsonSchema(_RESPONSE_FORMAT_SCHEMA)] = (
+        None
+    )
 
     def token_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens

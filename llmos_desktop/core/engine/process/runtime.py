@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import collections
 import contextlib
+import json
 import os
 import random
 import re
@@ -18,7 +19,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from llmos_desktop.core.engine.process.prompt_cache import (
     common_prefix,
 )
 from llmos_desktop.core.engine.process.state_store import StateStore, model_identity
+from llmos_desktop.core.text import one_line
 
 ProgressCallback = Callable[[float, str], None]
 # (new text, completion tokens generated so far)
@@ -45,13 +47,27 @@ TextCallback = Callable[[str, int], None]
 
 
 class EngineRuntimeError(Exception):
-    """A failure with a machine-readable kind and a one-line human message."""
+    """A failure with a machine-readable kind and a one-line human message; ``param``
+    names the request field at fault, when one is."""
 
-    def __init__(self, kind: ErrorKind, message: str, *, status: int = 400) -> None:
+    def __init__(
+        self, kind: ErrorKind, message: str, *, status: int = 400, param: str | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.status = status
+        self.param = param
+
+
+class ConstrainedSampling(SamplingOptions):
+    """Sampling options and a grammar (GBNF) the reply must follow (``response_format``).
+
+    In llama.cpp a grammar is one more sampler in the chain, so it travels with the
+    sampling options; ``EngineRuntime.response_grammar`` makes it.
+    """
+
+    grammar: str
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,9 @@ class LogTap:
 
 
 _MAX_CAPTURED_LINES = 20_000
+# Grammars made from JSON Schemas, by schema: an app sends the same one at every run, and
+# checking a large schema takes a good part of a second.
+_GRAMMAR_CACHE_ENTRIES = 32
 # No vocabulary we know has a token longer than this many bytes: a text longer than
 # n_ctx times this cannot fit the context, and is refused before it is tokenized.
 _MAX_TOKEN_BYTES = 256
@@ -173,6 +192,8 @@ class EngineRuntime:
         # Called (on the worker) with each model that loaded: ``llmos serve`` records it,
         # so a restarted engine comes back with the model it had.
         self.on_loaded: Callable[[ModelLoad], None] | None = None
+        # response_grammar's results, by (strict, schema as canonical JSON); LRU.
+        self._grammars: collections.OrderedDict[tuple[bool, str], str] = collections.OrderedDict()
 
     # --- information (safe from any thread) ---------------------------------------
 
@@ -517,6 +538,44 @@ class EngineRuntime:
         _check_fits(llm, len(prompt.encode("utf-8")))
         return llama_api.tokenize(llm, prompt)
 
+    def response_grammar(
+        self, schema: Mapping[str, Any] | None, *, strict: bool = False, param: str | None = None
+    ) -> str:
+        """The grammar of a reply in JSON (``response_format``): any JSON object when
+        ``schema`` is None, else JSON that follows ``schema`` (a JSON Schema).
+
+        Built by llama_api.json_grammar (bounded in time) and parsed by llama.cpp for the
+        loaded model before any generation uses it. A schema that is not valid, or that
+        no grammar can be built from, is EngineRuntimeError(invalid_value, 400) naming
+        ``param``.
+        """
+        llm = self._require_model()
+        key = (strict, json.dumps(schema, sort_keys=True, ensure_ascii=False))
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            try:
+                grammar = llama_api.json_grammar(schema, strict=strict)
+            except llama_api.GrammarError as exc:
+                raise EngineRuntimeError(
+                    ErrorKind.INVALID_VALUE, f"response_format: {exc}", param=param
+                ) from None
+        with self.log.capture() as lines:
+            accepted = llama_api.grammar_accepted(llm, grammar)
+        if not accepted:
+            self._grammars.pop(key, None)
+            reason = next((line.strip() for line in lines if "grammar" in line), "")
+            raise EngineRuntimeError(
+                ErrorKind.INVALID_VALUE,
+                "response_format: llama.cpp refused the grammar made from the schema"
+                + (f" ({one_line(reason, limit=200)})" if reason else ""),
+                param=param,
+            )
+        self._grammars[key] = grammar
+        self._grammars.move_to_end(key)
+        while len(self._grammars) > _GRAMMAR_CACHE_ENTRIES:
+            self._grammars.popitem(last=False)
+        return grammar
+
     # --- generation (worker thread) ---------------------------------------------------
 
     def generate(
@@ -570,7 +629,8 @@ class EngineRuntime:
 
         self._cancel = cancel
         abort.arm(True)
-        generator = llm.generate(tokens, **llama_api.sampling_args(sampling))
+        grammar = sampling.grammar if isinstance(sampling, ConstrainedSampling) else None
+        generator = llama_api.generate(llm, tokens, sampling, grammar)
         try:
             for token in generator:
                 now = time.perf_counter()

@@ -36,6 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from llmos_desktop import __version__
 from llmos_desktop.core.engine.contract import ErrorKind, ModelLoad, SamplingOptions
 from llmos_desktop.core.engine.process.protocol import (
+    SCHEMA_PARAM,
     ChatCompletion,
     ChatCompletionRequest,
     Completion,
@@ -49,6 +50,7 @@ from llmos_desktop.core.engine.process.protocol import (
 )
 from llmos_desktop.core.engine.process.runtime import (
     ChatPrompt,
+    ConstrainedSampling,
     EngineRuntime,
     EngineRuntimeError,
     GenerationResult,
@@ -62,8 +64,23 @@ def _error_response(status: int, message: str, type_: str, code: ErrorKind) -> J
     return JSONResponse(error_body(message, type_=type_, code=code), status_code=status)
 
 
-def _sampling(req: CompletionFields, extra_stops: tuple[str, ...] = ()) -> SamplingOptions:
-    return req.sampling(max_tokens=req.token_limit(), stop=req.stop_list() + list(extra_stops))
+def _sampling(
+    req: CompletionFields, extra_stops: tuple[str, ...] = (), grammar: str | None = None
+) -> SamplingOptions:
+    sampling = req.sampling(max_tokens=req.token_limit(), stop=req.stop_list() + list(extra_stops))
+    if grammar is None:
+        return sampling
+    return ConstrainedSampling(**sampling.model_dump(), grammar=grammar)
+
+
+def _response_grammar(runtime: EngineRuntime, req: CompletionFields) -> str | None:
+    """The grammar ``response_format`` asks for (None: none); on the worker thread."""
+    response_format = req.response_format
+    if response_format is None or not response_format.constrains():
+        return None
+    return runtime.response_grammar(
+        response_format.schema_value(), strict=response_format.is_strict(), param=SCHEMA_PARAM
+    )
 
 
 def _usage(result: GenerationResult) -> dict[str, Any]:
@@ -307,7 +324,10 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
     @app.exception_handler(EngineRuntimeError)
     async def _runtime_error(_request: Request, exc: EngineRuntimeError) -> JSONResponse:
         type_ = "server_error" if exc.status >= 500 else "invalid_request_error"
-        return _error_response(exc.status, exc.message, type_, exc.kind)
+        return JSONResponse(
+            error_body(exc.message, type_=type_, code=exc.kind, param=exc.param),
+            status_code=exc.status,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -359,9 +379,12 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
             400: {
                 "model": ErrorResponse,
                 "description": _BODY_ERRORS[400]["description"]
-                + " Also a prompt the context cannot hold (`context_length_exceeded`), and "
+                + " Also a prompt the context cannot hold (`context_length_exceeded`), "
                 "a prompt that cannot be built (`invalid_prompt`): token ids outside the "
-                "vocabulary, `continue_final_message` without an assistant message last.",
+                "vocabulary, `continue_final_message` without an assistant message last; "
+                "and a `response_format` schema that is not valid JSON Schema or that no "
+                "grammar can be built from (`invalid_value`, `param` "
+                "`response_format.json_schema.schema`).",
             },
             409: {
                 "model": ErrorResponse,
@@ -389,18 +412,20 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
         envelope = _Envelope(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), model_id)
         job = Job(runtime, asyncio.get_running_loop(), config.stream_interval_s)
 
-        def prepare() -> ChatPrompt:
-            return runtime.chat_prompt(
+        def prepare() -> tuple[ChatPrompt, str | None]:
+            grammar = _response_grammar(runtime, body)
+            prompt = runtime.chat_prompt(
                 messages,
                 truncate=body.truncates(),
                 continue_final=body.continue_final_message,
                 max_tokens=body.token_limit(),
             )
+            return prompt, grammar
 
         if not body.stream:
             async with _cancel_on_disconnect(request, job.cancel):
-                prompt: ChatPrompt = await on_worker(prepare)
-                sampling = _sampling(body, prompt.stops)
+                prompt, grammar = await on_worker(prepare)
+                sampling = _sampling(body, prompt.stops, grammar)
                 result = await finish(job, prompt.tokens, sampling, on_worker)
             message = {"role": "assistant", "content": result.text}
             return envelope(
@@ -411,9 +436,9 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
                 llmos=_llmos(result, prompt),
             )
 
-        prompt = await on_worker(prepare)
+        prompt, grammar = await on_worker(prepare)
         tokens = prompt.tokens
-        sampling = _sampling(body, prompt.stops)
+        sampling = _sampling(body, prompt.stops, grammar)
 
         def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
             choice = _choice(delta=delta, finish_reason=finish)
@@ -455,16 +480,17 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
         model_id = check_model_name(body.model)
         prompt = body.prompt_value()
 
-        def prepare() -> list[int]:
-            return runtime.text_prompt(prompt)
+        def prepare() -> tuple[list[int], str | None]:
+            grammar = _response_grammar(runtime, body)
+            return runtime.text_prompt(prompt), grammar
 
-        sampling = _sampling(body)
         envelope = _Envelope(f"cmpl-{uuid.uuid4().hex}", int(time.time()), model_id)
         job = Job(runtime, asyncio.get_running_loop(), config.stream_interval_s)
         prefix = prompt if (body.echo and isinstance(prompt, str)) else ""
         if not body.stream:
             async with _cancel_on_disconnect(request, job.cancel):
-                tokens = await on_worker(prepare)
+                tokens, grammar = await on_worker(prepare)
+                sampling = _sampling(body, grammar=grammar)
                 result = await finish(job, tokens, sampling, on_worker)
             return envelope(
                 "text_completion",
@@ -473,7 +499,8 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
                 timings=_timings(result),
             )
 
-        tokens = await on_worker(prepare)
+        tokens, grammar = await on_worker(prepare)
+        sampling = _sampling(body, grammar=grammar)
 
         def chunk(text: str, finish: str | None = None, **extra: Any) -> str:
             choice = _choice(text=text, finish_reason=finish)
