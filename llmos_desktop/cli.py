@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     from llmos_desktop.cli_models import add_models_commands
 
     add_models_commands(commands)
+    from llmos_desktop.cli_apps import add_apps_commands
+
+    add_apps_commands(commands)
     return parser
 
 
@@ -1031,6 +1034,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from llmos_desktop.cli_models import run_models
 
             return run_models(args)
+        if args.command == "apps":
+            from llmos_desktop.cli_apps import run_apps
+
+            return run_apps(args)
     except CliError as exc:
         print(f"llmos: error: {exc}", file=sys.stderr)
         return exc.code
