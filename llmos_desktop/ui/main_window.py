@@ -1,7 +1,7 @@
 """The main window: navigation on the left, one page at a time, engine state below.
 
-Pages receive their services in constructors. Chat, Models and Settings work; Store is a
-placeholder that a later issue replaces with ui/store/. Every
+Pages receive their services in constructors: Chat (the engine, the chat store), Models
+(ModelsService), Store (AppsService, the engine) and Settings. Every
 page is one click, one arrow key in the navigation list, or Ctrl+1..4 away (the *Go*
 menu lists them).
 
@@ -38,11 +38,11 @@ from llmos_desktop.core.appearance import Appearance
 from llmos_desktop.core.paths import AppPaths
 from llmos_desktop.ui.status_bar import EngineState, EngineStatusBar
 from llmos_desktop.ui.theme import ThemeManager
-from llmos_desktop.ui.widgets.placeholder import PlaceholderPage
 
 if TYPE_CHECKING:
     import asyncio
 
+    from llmos_desktop.core.apps.runner import ChatPreset
     from llmos_desktop.core.chat.session import ReplyEnded
     from llmos_desktop.core.engine.contract import ModelLoad
     from llmos_desktop.core.engine.control.service import Engine
@@ -187,10 +187,12 @@ class MainWindow(QMainWindow):
         ``models`` (default: one made here) is the Models page's service; the chat page
         asks it how each model file loads (its per-model defaults).
         """
+        from llmos_desktop.core.apps.service import AppsService
         from llmos_desktop.core.models.service import ModelsService
         from llmos_desktop.core.settings import SettingsWriter
         from llmos_desktop.ui.chat_page import ChatPage
         from llmos_desktop.ui.models.page import ModelsPage
+        from llmos_desktop.ui.store.page import StorePage
 
         if self._chat_page is not None:
             raise RuntimeError("the window's pages are built already")
@@ -210,11 +212,14 @@ class MainWindow(QMainWindow):
         )
         self.models_page = ModelsPage(self.models, settings, self._settings_writer, self)
         self.models_page.load_requested.connect(self._on_models_page_load_requested)
-        self.store_page = PlaceholderPage(
-            self.tr("Store"),
-            self.tr("Install small LLM apps from a catalogue — coming soon."),
-            self,
+        self.apps = AppsService(self.paths, settings, models=self.models)
+        self.store_page = StorePage(
+            self.apps, settings, self._settings_writer, self, engine=engine, models=self.models
         )
+        self.store_page.chat_requested.connect(self._on_store_page_chat_requested)
+        self.store_page.model_wanted.connect(self._on_store_page_model_wanted)
+        self.store_page.engine_state_changed.connect(self._on_chat_page_engine_state_changed)
+        self.store_page.reply_timings.connect(self.status_bar.show_reply_timings)
         for row, page in enumerate((self._chat_page, self.models_page, self.store_page)):
             self._replace_slot(row, page)
 
@@ -270,6 +275,10 @@ class MainWindow(QMainWindow):
 
     def _file_menu(self, quit_action: QAction) -> QMenu:
         menu = QMenu(self.tr("&File"), self)
+        self.save_chat_as_app_action = QAction(self.tr("Save Chat as &App…"), self)
+        self.save_chat_as_app_action.triggered.connect(self._on_save_chat_as_app_triggered)
+        menu.addAction(self.save_chat_as_app_action)
+        menu.addSeparator()
         menu.addAction(quit_action)
         return menu
 
@@ -336,10 +345,13 @@ class MainWindow(QMainWindow):
         # shutdown waits for its tasks and the store (the event loop runs meanwhile).
         if self._settings_page is not None:
             await self._settings_page.flush()
+        await self.store_page.shutdown()
         await self.models_page.shutdown()
         await self.chat_page.shutdown()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.apps.close)
         # Joins the download threads (their partial files stay for the next start).
-        await asyncio.get_running_loop().run_in_executor(None, self.models.close)
+        await loop.run_in_executor(None, self.models.close)
         try:
             await asyncio.wrap_future(self.settings_writer.save(self.settings))
         except OSError as exc:
@@ -376,6 +388,8 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentIndex(row)
 
     def _on_settings_page_settings_changed(self, name: str) -> None:
+        if name in ("apps_catalogue_repo", "hub_endpoint", "http_proxy", "hf_token"):
+            self.store_page.apply_setting(name)
         if name in ("models_dir", "hub_endpoint", "http_proxy", "hf_token"):
             self.models_page.apply_setting(name)
         elif name == "theme":
@@ -392,6 +406,70 @@ class MainWindow(QMainWindow):
         # The chat page loads it with the same per-model options (load_options_for).
         self.show_page(self.CHAT_PAGE)
         self.chat_page.load_model(spec.path)
+
+    def _on_save_chat_as_app_triggered(self) -> None:
+        import asyncio
+
+        if self.pages_ready:
+            task = asyncio.ensure_future(self.save_chat_as_app())
+            task.add_done_callback(_log_failed_task)
+            self._save_chat_task = task
+
+    async def save_chat_as_app(self) -> None:
+        """The open chat's system prompt, sampling and model as a new chat-mode app, in
+        the Store's builder (the user names it, checks it and saves it there)."""
+        import asyncio
+
+        from llmos_desktop.core.apps.manifest import AppSampling
+
+        options = self.chat_page.session.options
+        chat_id = self.chat_page.open_chat_id
+        title = None
+        store = self.chat_page.store
+        loop = asyncio.get_running_loop()
+        if chat_id is not None and store is not None:
+            try:
+                title = (await loop.run_in_executor(None, store.conversation, chat_id)).title
+            except Exception as exc:  # the draft is still made, without the chat's title
+                log.warning("chat %s: %s", chat_id, exc)
+        recommended: list[dict[str, object]] = []
+        path = options.model_path or (self.engine.loaded.path if self.engine.loaded else None)
+        if path is not None:
+            model = await loop.run_in_executor(None, self.models.model_at, path)
+            if model is not None and model.source_repo:
+                file = model.path.name
+                recommended.append(
+                    {
+                        "repo_id": model.source_repo,
+                        "file": file,
+                        "min_context": options.n_ctx or 2048,
+                    }
+                )
+        draft = self.store_page.builder.blank_draft()
+        name = (title or "").strip()[:60] or draft["name"]
+        sampling = options.sampling.model_dump(exclude_none=True)
+        draft.update(
+            name=name,
+            mode="chat",
+            inputs=[],
+            prompt_template="",
+            system_prompt=options.system_prompt,
+            sampling={k: v for k, v in sampling.items() if k in AppSampling.model_fields},
+            recommended_models=recommended,
+        )
+        draft["localized"] = {
+            locale: {**text, "name": name} for locale, text in draft["localized"].items()
+        }
+        self.store_page.open_builder(draft)
+        self.show_page(self.STORE_PAGE)
+
+    def _on_store_page_chat_requested(self, preset: ChatPreset) -> None:
+        self.show_page(self.CHAT_PAGE)
+        self.chat_page.new_chat_with(preset.chat_options(), preset.first_message)
+
+    def _on_store_page_model_wanted(self, repo_id: str, path: str) -> None:
+        self.show_page(self.MODELS_PAGE)
+        self.models_page.download(repo_id, path)
 
     def _on_chat_page_engine_state_changed(
         self, state: EngineState, model: str | None, progress: float | None
@@ -436,3 +514,8 @@ def _log_failed_write(future: Any) -> None:
     exc = future.exception()
     if exc is not None:
         log.warning("settings could not be saved: %s", exc)
+
+
+def _log_failed_task(task: Any) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("saving the chat as an app failed", exc_info=task.exception())

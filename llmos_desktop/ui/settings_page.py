@@ -76,6 +76,7 @@ if TYPE_CHECKING:
 # Sample addresses shown in empty fields: not words, so not translated.
 ENDPOINT_EXAMPLE = "https://hub.example.com"
 PROXY_EXAMPLE = "http://proxy.example:8080"
+CATALOGUE_EXAMPLE = "owner/llm-apps"
 
 log = logging.getLogger(__name__)
 
@@ -492,6 +493,19 @@ class SettingsPage(QWidget):
             ),
             group,
         )
+
+        self.catalogue_edit = QLineEdit(group)
+        self.catalogue_edit.setObjectName("appsCatalogueEdit")
+        self.catalogue_edit.setPlaceholderText(CATALOGUE_EXAMPLE)
+        self.catalogue_edit.setMaxLength(200)
+        self.catalogue_edit.setClearButtonEnabled(True)
+        self.catalogue_edit.editingFinished.connect(self._on_catalogue_edit_finished)
+        self._row(
+            form,
+            self.tr("Apps catalogue:"),
+            self.catalogue_edit,
+            self.tr("A Hugging Face repository of LLM apps for the Store (empty: none)"),
+        )
         return group
 
     def _folder_row(
@@ -724,6 +738,7 @@ class SettingsPage(QWidget):
         self.proxy_combo.setCurrentIndex(self.proxy_combo.findData(proxy_choice))
         self.proxy_edit.setText(proxy or "")
         self._show_custom(self.proxy_edit, proxy_choice == _CUSTOM)
+        self.catalogue_edit.setText(s.apps_catalogue_repo or "")
 
     def _show_custom(self, edit: QLineEdit, shown: bool) -> None:
         """An address field is there only while "another address" is chosen."""
@@ -823,6 +838,25 @@ class SettingsPage(QWidget):
             self.banner.clear()
         if text != self._settings.http_proxy:
             self._change("http_proxy", text)
+
+    def _on_catalogue_edit_finished(self) -> None:
+        from llmos_desktop.core.models.hub import check_repo_id
+        from llmos_desktop.core.models.types import ModelsError
+
+        text = self.catalogue_edit.text().strip()
+        if text:
+            try:
+                check_repo_id(text)
+            except ModelsError:
+                self.banner.show_error(
+                    self.tr("The apps catalogue must be a repository such as owner/name.")
+                )
+                return
+        if self.banner.kind == "error":
+            self.banner.clear()
+        value = text or None
+        if value != self._settings.apps_catalogue_repo:
+            self._change("apps_catalogue_repo", value)
 
     # --- the token ------------------------------------------------------------------------
 

@@ -33,6 +33,409 @@
     </message>
 </context>
 <context>
+    <name>AppListModel</name>
+    <message>
+        <source>update available</source>
+        <translation>有更新</translation>
+    </message>
+    <message>
+        <source>installed</source>
+        <translation>已安装</translation>
+    </message>
+</context>
+<context>
+    <name>AppPage</name>
+    <message>
+        <source>← &amp;Back</source>
+        <translation>← 返回(&amp;B)</translation>
+    </message>
+    <message>
+        <source>Back to the list of apps</source>
+        <translation>返回应用列表</translation>
+    </message>
+    <message>
+        <source>&amp;Run</source>
+        <translation>运行(&amp;R)</translation>
+    </message>
+    <message>
+        <source>&amp;Install</source>
+        <translation>安装(&amp;I)</translation>
+    </message>
+    <message>
+        <source>Re&amp;move</source>
+        <translation>移除(&amp;M)</translation>
+    </message>
+    <message>
+        <source>E&amp;xport…</source>
+        <translation>导出(&amp;X)…</translation>
+    </message>
+    <message>
+        <source>Save this app as a .llmapp file to share</source>
+        <translation>将此应用保存为 .llmapp 文件以便分享</translation>
+    </message>
+    <message>
+        <source>Edit a &amp;copy</source>
+        <translation>编辑副本(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Open a copy of this app in the builder</source>
+        <translation>在应用构建器中打开此应用的副本</translation>
+    </message>
+    <message>
+        <source>Inputs</source>
+        <translation>输入项</translation>
+    </message>
+    <message>
+        <source>Recommended models</source>
+        <translation>推荐模型</translation>
+    </message>
+    <message>
+        <source>Tried with</source>
+        <translation>已测试的模型</translation>
+    </message>
+    <message>
+        <source>About</source>
+        <translation>关于</translation>
+    </message>
+    <message>
+        <source>by {author}</source>
+        <translation>作者：{author}</translation>
+    </message>
+    <message>
+        <source>version {version}</source>
+        <translation>版本 {version}</translation>
+    </message>
+    <message>
+        <source>licence: {licence}</source>
+        <translation>许可证：{licence}</translation>
+    </message>
+    <message>
+        <source>Id: {id}</source>
+        <translation>Id：{id}</translation>
+    </message>
+    <message>
+        <source>Tags: {tags}</source>
+        <translation>标签：{tags}</translation>
+    </message>
+    <message>
+        <source>Installed version: {version}</source>
+        <translation>已安装版本：{version}</translation>
+    </message>
+    <message>
+        <source>None</source>
+        <translation>无</translation>
+    </message>
+    <message>
+        <source>{low} to {high}</source>
+        <translation>{low} 到 {high}</translation>
+    </message>
+    <message>
+        <source>at least {low}</source>
+        <translation>至少 {low}</translation>
+    </message>
+    <message>
+        <source>at most {high}</source>
+        <translation>最多 {high}</translation>
+    </message>
+    <message>
+        <source>up to {n} characters</source>
+        <translation>最多 {n} 个字符</translation>
+    </message>
+    <message>
+        <source>yes</source>
+        <translation>是</translation>
+    </message>
+    <message>
+        <source>no</source>
+        <translation>否</translation>
+    </message>
+    <message>
+        <source>default: {value}</source>
+        <translation>默认值：{value}</translation>
+    </message>
+    <message>
+        <source>Any chat model (the app names none).</source>
+        <translation>任意对话模型均可（此应用未指定模型）。</translation>
+    </message>
+    <message>
+        <source>needs {n} tokens of context</source>
+        <translation>需要 {n} 词元的上下文</translation>
+    </message>
+    <message>
+        <source>Get</source>
+        <translation>获取</translation>
+    </message>
+    <message>
+        <source>Download {file}</source>
+        <translation>下载 {file}</translation>
+    </message>
+    <message>
+        <source>Download it on the Models page</source>
+        <translation>在“模型”页面下载</translation>
+    </message>
+    <message>
+        <source>&amp;Update to {version}</source>
+        <translation>更新到 {version}(&amp;U)</translation>
+    </message>
+    <message>
+        <source>Open in &amp;chat</source>
+        <translation>在对话中打开(&amp;C)</translation>
+    </message>
+</context>
+<context>
+    <name>AppRowDelegate</name>
+    <message>
+        <source>Installed</source>
+        <translation>已安装</translation>
+    </message>
+    <message>
+        <source>Update</source>
+        <translation>更新</translation>
+    </message>
+</context>
+<context>
+    <name>BuilderView</name>
+    <message>
+        <source>About the app</source>
+        <translation>应用信息</translation>
+    </message>
+    <message>
+        <source>org.example.my-app</source>
+        <translation>org.example.my-app</translation>
+    </message>
+    <message>
+        <source>comma separated</source>
+        <translation>以逗号分隔</translation>
+    </message>
+    <message>
+        <source>C&amp;hoose…</source>
+        <translation>选择(&amp;H)…</translation>
+    </message>
+    <message>
+        <source>A PNG of at most 256 × 256 pixels and 64 KiB</source>
+        <translation>PNG 图片，最大 256 × 256 像素、64 KiB</translation>
+    </message>
+    <message>
+        <source>No icon</source>
+        <translation>无图标</translation>
+    </message>
+    <message>
+        <source>&amp;Name (English):</source>
+        <translation>名称（英文）(&amp;N)：</translation>
+    </message>
+    <message>
+        <source>Name (Chinese):</source>
+        <translation>名称（中文）：</translation>
+    </message>
+    <message>
+        <source>&amp;Description (English):</source>
+        <translation>描述（英文）(&amp;D)：</translation>
+    </message>
+    <message>
+        <source>Description (Chinese):</source>
+        <translation>描述（中文）：</translation>
+    </message>
+    <message>
+        <source>&amp;Id:</source>
+        <translation>Id(&amp;I)：</translation>
+    </message>
+    <message>
+        <source>Category:</source>
+        <translation>类别：</translation>
+    </message>
+    <message>
+        <source>&amp;Mode:</source>
+        <translation>模式(&amp;M)：</translation>
+    </message>
+    <message>
+        <source>Author:</source>
+        <translation>作者：</translation>
+    </message>
+    <message>
+        <source>Version:</source>
+        <translation>版本：</translation>
+    </message>
+    <message>
+        <source>Licence:</source>
+        <translation>许可证：</translation>
+    </message>
+    <message>
+        <source>Tags:</source>
+        <translation>标签：</translation>
+    </message>
+    <message>
+        <source>Icon:</source>
+        <translation>图标：</translation>
+    </message>
+    <message>
+        <source>Prompt</source>
+        <translation>提示词</translation>
+    </message>
+    <message>
+        <source>Translate into {{ language }}:
+
+{{ text }}</source>
+        <translation>翻译成 {{ language }}：
+
+{{ text }}</translation>
+    </message>
+    <message>
+        <source>comma separated; empty: none</source>
+        <translation>以逗号分隔；留空：无</translation>
+    </message>
+    <message>
+        <source>&amp;System prompt:</source>
+        <translation>系统提示词(&amp;S)：</translation>
+    </message>
+    <message>
+        <source>&amp;Template:</source>
+        <translation>模板(&amp;T)：</translation>
+    </message>
+    <message>
+        <source>Temperature:</source>
+        <translation>温度：</translation>
+    </message>
+    <message>
+        <source>Longest answer (tokens):</source>
+        <translation>最长回答（词元）：</translation>
+    </message>
+    <message>
+        <source>Stop at:</source>
+        <translation>停止标记：</translation>
+    </message>
+    <message>
+        <source>Inputs</source>
+        <translation>输入项</translation>
+    </message>
+    <message>
+        <source>Output and model</source>
+        <translation>输出与模型</translation>
+    </message>
+    <message>
+        <source>{&quot;type&quot;: &quot;object&quot;, &quot;properties&quot;: {…}}</source>
+        <translation>{&quot;type&quot;: &quot;object&quot;, &quot;properties&quot;: {…}}</translation>
+    </message>
+    <message>
+        <source>owner/name-GGUF</source>
+        <translation>owner/name-GGUF</translation>
+    </message>
+    <message>
+        <source>Output &amp;schema (JSON):</source>
+        <translation>输出 Schema（JSON）(&amp;S)：</translation>
+    </message>
+    <message>
+        <source>Recommended model:</source>
+        <translation>推荐模型：</translation>
+    </message>
+    <message>
+        <source>Its file:</source>
+        <translation>模型文件：</translation>
+    </message>
+    <message>
+        <source>Context it needs:</source>
+        <translation>所需上下文：</translation>
+    </message>
+    <message>
+        <source>Preview</source>
+        <translation>预览</translation>
+    </message>
+    <message>
+        <source>Try values here; the prompt below is what the model gets.</source>
+        <translation>在这里试填输入值；下方的提示词就是模型收到的内容。</translation>
+    </message>
+    <message>
+        <source>Keep these values as the app&apos;s example</source>
+        <translation>将这些值保存为应用的示例</translation>
+    </message>
+    <message>
+        <source>Rendered prompt</source>
+        <translation>生成的提示词</translation>
+    </message>
+    <message>
+        <source>&amp;New app</source>
+        <translation>新建应用(&amp;N)</translation>
+    </message>
+    <message>
+        <source>E&amp;xport .llmapp…</source>
+        <translation>导出 .llmapp(&amp;X)…</translation>
+    </message>
+    <message>
+        <source>&amp;Save and install</source>
+        <translation>保存并安装(&amp;S)</translation>
+    </message>
+    <message>
+        <source>My app</source>
+        <translation>我的应用</translation>
+    </message>
+    <message>
+        <source>Describe what the app does.</source>
+        <translation>描述此应用的用途。</translation>
+    </message>
+    <message>
+        <source>Text</source>
+        <translation>文本</translation>
+    </message>
+    <message>
+        <source>none</source>
+        <translation>无</translation>
+    </message>
+    <message>
+        <source>Not JSON: {error}</source>
+        <translation>不是有效的 JSON：{error}</translation>
+    </message>
+    <message>
+        <source>The app is valid.</source>
+        <translation>应用有效。</translation>
+    </message>
+    <message>
+        <source>The prompt does not render: {error}</source>
+        <translation>提示词无法生成：{error}</translation>
+    </message>
+    <message>
+        <source>The app is not valid yet: see the form.</source>
+        <translation>应用尚不有效：请查看表单中的提示。</translation>
+    </message>
+</context>
+<context>
+    <name>CatalogueView</name>
+    <message>
+        <source>Categories</source>
+        <translation>类别</translation>
+    </message>
+    <message>
+        <source>Search apps</source>
+        <translation>搜索应用</translation>
+    </message>
+    <message>
+        <source>&amp;Refresh catalogue</source>
+        <translation>刷新应用目录(&amp;R)</translation>
+    </message>
+    <message>
+        <source>Read the remote catalogue again (the built-in apps work offline)</source>
+        <translation>重新读取远程应用目录（内置应用可离线使用）</translation>
+    </message>
+    <message>
+        <source>Apps</source>
+        <translation>应用</translation>
+    </message>
+    <message>
+        <source>No app is installed yet: install one from the Catalogue tab.</source>
+        <translation>还没有安装任何应用：请在“应用目录”选项卡中安装。</translation>
+    </message>
+    <message>
+        <source>The catalogue is empty.</source>
+        <translation>应用目录是空的。</translation>
+    </message>
+    <message>
+        <source>No app matches this search.</source>
+        <translation>没有与此搜索匹配的应用。</translation>
+    </message>
+    <message>
+        <source>{n} apps</source>
+        <translation>{n} 个应用</translation>
+    </message>
+</context>
+<context>
     <name>ChatOptionsPanel</name>
     <message>
         <source>Chat settings</source>
@@ -824,6 +1227,112 @@ Last activity: {when}</source>
     </message>
 </context>
 <context>
+    <name>InputForm</name>
+    <message>
+        <source>This app has no inputs.</source>
+        <translation>此应用没有输入项。</translation>
+    </message>
+    <message>
+        <source>Required</source>
+        <translation>必填</translation>
+    </message>
+</context>
+<context>
+    <name>InputsEditor</name>
+    <message>
+        <source>Inputs</source>
+        <translation>输入项</translation>
+    </message>
+    <message>
+        <source>&amp;Add input</source>
+        <translation>添加输入项(&amp;A)</translation>
+    </message>
+    <message>
+        <source>Remove input</source>
+        <translation>移除输入项</translation>
+    </message>
+    <message>
+        <source>used in the template: {{ name }}</source>
+        <translation>在模板中使用：{{ name }}</translation>
+    </message>
+    <message>
+        <source>The app cannot run without it</source>
+        <translation>缺少此项时应用无法运行</translation>
+    </message>
+    <message>
+        <source>comma separated: short, medium, long</source>
+        <translation>以逗号分隔：short, medium, long</translation>
+    </message>
+    <message>
+        <source>Whole numbers only</source>
+        <translation>仅限整数</translation>
+    </message>
+    <message>
+        <source>Name:</source>
+        <translation>名称：</translation>
+    </message>
+    <message>
+        <source>Kind:</source>
+        <translation>类型：</translation>
+    </message>
+    <message>
+        <source>Label (English):</source>
+        <translation>标签（英文）：</translation>
+    </message>
+    <message>
+        <source>Label (Chinese):</source>
+        <translation>标签（中文）：</translation>
+    </message>
+    <message>
+        <source>Required:</source>
+        <translation>必填：</translation>
+    </message>
+    <message>
+        <source>Default:</source>
+        <translation>默认值：</translation>
+    </message>
+    <message>
+        <source>Choices:</source>
+        <translation>选项：</translation>
+    </message>
+    <message>
+        <source>Minimum:</source>
+        <translation>最小值：</translation>
+    </message>
+    <message>
+        <source>Maximum:</source>
+        <translation>最大值：</translation>
+    </message>
+    <message>
+        <source>Integer:</source>
+        <translation>整数：</translation>
+    </message>
+    <message>
+        <source>Longest text:</source>
+        <translation>最长文本：</translation>
+    </message>
+    <message>
+        <source>(no name)</source>
+        <translation>（无名称）</translation>
+    </message>
+    <message>
+        <source>Input {n}</source>
+        <translation>输入项 {n}</translation>
+    </message>
+    <message>
+        <source>Not a number.</source>
+        <translation>不是数字。</translation>
+    </message>
+    <message>
+        <source>Write yes or no.</source>
+        <translation>请填写 yes 或 no。</translation>
+    </message>
+    <message>
+        <source>A whole number above 0.</source>
+        <translation>大于 0 的整数。</translation>
+    </message>
+</context>
+<context>
     <name>LibraryTableModel</name>
     <message>
         <source>Name</source>
@@ -996,10 +1505,6 @@ Last activity: {when}</source>
         <translation>商店</translation>
     </message>
     <message>
-        <source>Install small LLM apps from a catalogue — coming soon.</source>
-        <translation>从应用目录安装小型 LLM 应用——即将推出。</translation>
-    </message>
-    <message>
         <source>&amp;Go</source>
         <translation>转到(&amp;G)</translation>
     </message>
@@ -1034,6 +1539,10 @@ Last activity: {when}</source>
     <message>
         <source>unknown ({error})</source>
         <translation>未知（{error}）</translation>
+    </message>
+    <message>
+        <source>Save Chat as &amp;App…</source>
+        <translation>将对话另存为应用(&amp;A)…</translation>
     </message>
 </context>
 <context>
@@ -1772,6 +2281,73 @@ Last activity: {when}</source>
     </message>
 </context>
 <context>
+    <name>RunView</name>
+    <message>
+        <source>← &amp;Back</source>
+        <translation>← 返回(&amp;B)</translation>
+    </message>
+    <message>
+        <source>Back to the app&apos;s page</source>
+        <translation>返回应用页面</translation>
+    </message>
+    <message>
+        <source>Examples:</source>
+        <translation>示例：</translation>
+    </message>
+    <message>
+        <source>&amp;Run</source>
+        <translation>运行(&amp;R)</translation>
+    </message>
+    <message>
+        <source>Run the app with these inputs (Ctrl+Enter)</source>
+        <translation>用这些输入运行应用（Ctrl+Enter）</translation>
+    </message>
+    <message>
+        <source>&amp;Stop</source>
+        <translation>停止(&amp;S)</translation>
+    </message>
+    <message>
+        <source>Stop writing (Esc); what was written is kept</source>
+        <translation>停止生成（Esc）；已生成的内容会保留</translation>
+    </message>
+    <message>
+        <source>R&amp;eset</source>
+        <translation>重置(&amp;E)</translation>
+    </message>
+    <message>
+        <source>Every input back to its default</source>
+        <translation>将所有输入项恢复为默认值</translation>
+    </message>
+    <message>
+        <source>Result</source>
+        <translation>结果</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>&amp;Copy</source>
+        <translation>复制(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Copy the result to the clipboard</source>
+        <translation>将结果复制到剪贴板</translation>
+    </message>
+    <message>
+        <source>Sa&amp;ve…</source>
+        <translation>保存(&amp;V)…</translation>
+    </message>
+    <message>
+        <source>Save the result to a file</source>
+        <translation>将结果保存到文件</translation>
+    </message>
+    <message>
+        <source>Example {n}</source>
+        <translation>示例 {n}</translation>
+    </message>
+</context>
+<context>
     <name>SearchResultsModel</name>
     <message>
         <source>Repository</source>
@@ -2152,6 +2728,18 @@ Last activity: {when}</source>
         <source>A token is kept in a file only you can read</source>
         <translation>令牌已保存在只有你能读取的文件中</translation>
     </message>
+    <message>
+        <source>Apps catalogue:</source>
+        <translation>应用目录：</translation>
+    </message>
+    <message>
+        <source>A Hugging Face repository of LLM apps for the Store (empty: none)</source>
+        <translation>为商店提供 LLM 应用的 Hugging Face 仓库（留空：不使用）</translation>
+    </message>
+    <message>
+        <source>The apps catalogue must be a repository such as owner/name.</source>
+        <translation>应用目录必须是 owner/name 形式的仓库。</translation>
+    </message>
 </context>
 <context>
     <name>StarterModel</name>
@@ -2162,6 +2750,415 @@ Last activity: {when}</source>
     <message>
         <source>SmolLM2 135M Instruct (starter)</source>
         <translation>SmolLM2 135M Instruct（入门模型）</translation>
+    </message>
+</context>
+<context>
+    <name>StorePage</name>
+    <message>
+        <source>Store</source>
+        <translation>商店</translation>
+    </message>
+    <message>
+        <source>Install from &amp;file…</source>
+        <translation>从文件安装(&amp;F)…</translation>
+    </message>
+    <message>
+        <source>Install an app someone sent you (.llmapp)</source>
+        <translation>安装别人发给你的应用（.llmapp）</translation>
+    </message>
+    <message>
+        <source>&amp;Publish all…</source>
+        <translation>全部发布(&amp;P)…</translation>
+    </message>
+    <message>
+        <source>Upload the installed apps to a Hugging Face repository others can add</source>
+        <translation>将已安装的应用上传到 Hugging Face 仓库，供他人添加</translation>
+    </message>
+    <message>
+        <source>&amp;Catalogue</source>
+        <translation>应用目录(&amp;C)</translation>
+    </message>
+    <message>
+        <source>&amp;Installed</source>
+        <translation>已安装(&amp;I)</translation>
+    </message>
+    <message>
+        <source>&amp;Build an app</source>
+        <translation>构建应用(&amp;B)</translation>
+    </message>
+    <message>
+        <source>Store sections</source>
+        <translation>商店页面分区</translation>
+    </message>
+    <message>
+        <source>Copied.</source>
+        <translation>已复制。</translation>
+    </message>
+    <message>
+        <source>The apps could not be read: {error}</source>
+        <translation>无法读取应用：{error}</translation>
+    </message>
+    <message>
+        <source>The remote catalogue could not be read: {error}</source>
+        <translation>无法读取远程应用目录：{error}</translation>
+    </message>
+    <message>
+        <source>{n} apps of the remote catalogue were left out</source>
+        <translation>远程应用目录中有 {n} 个应用被略过</translation>
+    </message>
+    <message>
+        <source>&amp;Installed (updates: {n})</source>
+        <translation>已安装（可更新：{n}）(&amp;I)</translation>
+    </message>
+    <message>
+        <source>Reading the remote catalogue…</source>
+        <translation>正在读取远程应用目录…</translation>
+    </message>
+    <message>
+        <source>The remote catalogue could not be read; the built-in apps are still here. {error}</source>
+        <translation>无法读取远程应用目录；内置应用仍可使用。{error}</translation>
+    </message>
+    <message>
+        <source>Installing {name}…</source>
+        <translation>正在安装 {name}…</translation>
+    </message>
+    <message>
+        <source>{name} was not installed: {error}</source>
+        <translation>未能安装 {name}：{error}</translation>
+    </message>
+    <message>
+        <source>{name} {version} is installed.</source>
+        <translation>{name} {version} 已安装。</translation>
+    </message>
+    <message>
+        <source>Removing {name}…</source>
+        <translation>正在移除 {name}…</translation>
+    </message>
+    <message>
+        <source>{name} was not removed: {error}</source>
+        <translation>未能移除 {name}：{error}</translation>
+    </message>
+    <message>
+        <source>{name} was removed.</source>
+        <translation>{name} 已移除。</translation>
+    </message>
+    <message>
+        <source>Remove an app</source>
+        <translation>移除应用</translation>
+    </message>
+    <message>
+        <source>Remove {name}?</source>
+        <translation>要移除 {name} 吗？</translation>
+    </message>
+    <message>
+        <source>No catalogue has this app: export it first to keep a copy.</source>
+        <translation>没有任何应用目录包含此应用：请先导出以保留一份副本。</translation>
+    </message>
+    <message>
+        <source>It stays in the catalogue; you can install it again.</source>
+        <translation>它仍在应用目录中，你可以再次安装。</translation>
+    </message>
+    <message>
+        <source>&amp;Remove</source>
+        <translation>移除(&amp;R)</translation>
+    </message>
+    <message>
+        <source>Export the app</source>
+        <translation>导出应用</translation>
+    </message>
+    <message>
+        <source>LLMOS apps (*.llmapp)</source>
+        <translation>LLMOS 应用 (*.llmapp)</translation>
+    </message>
+    <message>
+        <source>All files (*)</source>
+        <translation>所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>The app was not exported: {error}</source>
+        <translation>未能导出应用：{error}</translation>
+    </message>
+    <message>
+        <source>Exported to {path}.</source>
+        <translation>已导出到 {path}。</translation>
+    </message>
+    <message>
+        <source>Install an app from a file</source>
+        <translation>从文件安装应用</translation>
+    </message>
+    <message>
+        <source>{file} was not installed: {error}</source>
+        <translation>未能安装 {file}：{error}</translation>
+    </message>
+    <message>
+        <source>{name} is installed.</source>
+        <translation>{name} 已安装。</translation>
+    </message>
+    <message>
+        <source>Install or build an app first: there is nothing to publish.</source>
+        <translation>请先安装或构建一个应用：目前没有可发布的内容。</translation>
+    </message>
+    <message>
+        <source>Publish apps</source>
+        <translation>发布应用</translation>
+    </message>
+    <message>
+        <source>Hugging Face repository to upload the {n} installed apps to (owner/name). It needs the token of the Models page, with write access.</source>
+        <translation>要将 {n} 个已安装应用上传到的 Hugging Face 仓库（owner/name）。需要在“模型”页面设置的令牌，且具有写入权限。</translation>
+    </message>
+    <message>
+        <source>Publishing to {repo}…</source>
+        <translation>正在发布到 {repo}…</translation>
+    </message>
+    <message>
+        <source>The apps were not published: {error}</source>
+        <translation>未能发布应用：{error}</translation>
+    </message>
+    <message>
+        <source>Published {n} apps to {repo}.</source>
+        <translation>已将 {n} 个应用发布到 {repo}。</translation>
+    </message>
+    <message>
+        <source>Opens a new chat, with the chat&apos;s model.</source>
+        <translation>打开一个新对话，使用对话的当前模型。</translation>
+    </message>
+    <message>
+        <source>Apps cannot run here: there is no engine.</source>
+        <translation>应用无法在此运行：没有可用的引擎。</translation>
+    </message>
+    <message>
+        <source>The app was written for {model}: Get it below.</source>
+        <translation>此应用是为 {model} 编写的：请在下方获取。</translation>
+    </message>
+    <message>
+        <source>Runs with {model}, loaded now.</source>
+        <translation>使用当前已加载的 {model} 运行。</translation>
+    </message>
+    <message>
+        <source>Its context ({have} tokens) is smaller than this app asks for ({need}).</source>
+        <translation>它的上下文（{have} 词元）小于此应用要求的大小（{need}）。</translation>
+    </message>
+    <message>
+        <source>Runs with {model} from your library; Run loads it.</source>
+        <translation>使用模型库中的 {model} 运行；点击“运行”时加载。</translation>
+    </message>
+    <message>
+        <source>Runs with the starter model ({model}): quick, but too small to do this well.</source>
+        <translation>使用入门模型（{model}）运行：速度快，但模型太小，效果不佳。</translation>
+    </message>
+    <message>
+        <source>No model can run this app yet: get the recommended one below.</source>
+        <translation>还没有可以运行此应用的模型：请在下方获取推荐模型。</translation>
+    </message>
+    <message>
+        <source>No model: get the recommended one on the app&apos;s page.</source>
+        <translation>没有模型：请在应用页面获取推荐模型。</translation>
+    </message>
+    <message>
+        <source>Model: {model}</source>
+        <translation>模型：{model}</translation>
+    </message>
+    <message>
+        <source>Model: {model} (loaded when you run)</source>
+        <translation>模型：{model}（运行时加载）</translation>
+    </message>
+    <message>
+        <source>Open in &amp;chat</source>
+        <translation>在对话中打开(&amp;C)</translation>
+    </message>
+    <message>
+        <source>&amp;Run</source>
+        <translation>运行(&amp;R)</translation>
+    </message>
+    <message>
+        <source>Starting…</source>
+        <translation>正在启动…</translation>
+    </message>
+    <message>
+        <source>Stopped.</source>
+        <translation>已停止。</translation>
+    </message>
+    <message>
+        <source>No model can run this app: get the recommended one on its page.</source>
+        <translation>没有可以运行此应用的模型：请在应用页面获取推荐模型。</translation>
+    </message>
+    <message>
+        <source>Loading {model}…</source>
+        <translation>正在加载 {model}…</translation>
+    </message>
+    <message>
+        <source>Writing…</source>
+        <translation>正在生成…</translation>
+    </message>
+    <message>
+        <source>Stopped; what was written is kept.</source>
+        <translation>已停止；已生成的内容会保留。</translation>
+    </message>
+    <message>
+        <source>Check the inputs.</source>
+        <translation>请检查输入项。</translation>
+    </message>
+    <message>
+        <source>Done: {n} tokens, {speed} tokens/s.</source>
+        <translation>完成：{n} 词元，{speed} 词元/秒。</translation>
+    </message>
+    <message>
+        <source>Done: {n} tokens.</source>
+        <translation>完成：{n} 词元。</translation>
+    </message>
+    <message>
+        <source>Done in {s} s.</source>
+        <translation>完成，用时 {s} 秒。</translation>
+    </message>
+    <message>
+        <source>It stopped at the app&apos;s length limit.</source>
+        <translation>已达到应用的长度上限而停止。</translation>
+    </message>
+    <message>
+        <source>Save the result</source>
+        <translation>保存结果</translation>
+    </message>
+    <message>
+        <source>JSON (*.json)</source>
+        <translation>JSON (*.json)</translation>
+    </message>
+    <message>
+        <source>Markdown (*.md)</source>
+        <translation>Markdown (*.md)</translation>
+    </message>
+    <message>
+        <source>Text (*.txt)</source>
+        <translation>文本 (*.txt)</translation>
+    </message>
+    <message>
+        <source>The result was not saved: {error}</source>
+        <translation>未能保存结果：{error}</translation>
+    </message>
+    <message>
+        <source>Saved to {path}.</source>
+        <translation>已保存到 {path}。</translation>
+    </message>
+    <message>
+        <source>{name} was not saved: {error}</source>
+        <translation>未能保存 {name}：{error}</translation>
+    </message>
+    <message>
+        <source>{name} is saved and installed: find it in the Installed tab.</source>
+        <translation>{name} 已保存并安装：可在“已安装”选项卡中找到。</translation>
+    </message>
+    <message>
+        <source>Choose the app&apos;s icon</source>
+        <translation>选择应用图标</translation>
+    </message>
+    <message>
+        <source>PNG images (*.png)</source>
+        <translation>PNG 图片 (*.png)</translation>
+    </message>
+</context>
+<context>
+    <name>StoreWording</name>
+    <message>
+        <source>Writing</source>
+        <translation>写作</translation>
+    </message>
+    <message>
+        <source>Translation</source>
+        <translation>翻译</translation>
+    </message>
+    <message>
+        <source>Questions and answers</source>
+        <translation>问答</translation>
+    </message>
+    <message>
+        <source>Summaries</source>
+        <translation>摘要</translation>
+    </message>
+    <message>
+        <source>Code</source>
+        <translation>代码</translation>
+    </message>
+    <message>
+        <source>Data extraction</source>
+        <translation>数据提取</translation>
+    </message>
+    <message>
+        <source>Productivity</source>
+        <translation>效率</translation>
+    </message>
+    <message>
+        <source>Learning</source>
+        <translation>学习</translation>
+    </message>
+    <message>
+        <source>Other</source>
+        <translation>其他</translation>
+    </message>
+    <message>
+        <source>All apps</source>
+        <translation>全部应用</translation>
+    </message>
+    <message>
+        <source>Chat</source>
+        <translation>对话</translation>
+    </message>
+    <message>
+        <source>Form</source>
+        <translation>表单</translation>
+    </message>
+    <message>
+        <source>Structured data</source>
+        <translation>结构化数据</translation>
+    </message>
+    <message>
+        <source>Opens a new chat with this app&apos;s instructions.</source>
+        <translation>使用此应用的指令打开一个新对话。</translation>
+    </message>
+    <message>
+        <source>Fill in a form; the answer is written as it comes.</source>
+        <translation>填写表单；回答会边生成边显示。</translation>
+    </message>
+    <message>
+        <source>Fill in a form; the answer is data that follows the app&apos;s schema, shown as a table or fields.</source>
+        <translation>填写表单；回答是符合应用 Schema 的数据，以表格或字段形式显示。</translation>
+    </message>
+    <message>
+        <source>Text</source>
+        <translation>文本</translation>
+    </message>
+    <message>
+        <source>Long text</source>
+        <translation>长文本</translation>
+    </message>
+    <message>
+        <source>Choice</source>
+        <translation>选项</translation>
+    </message>
+    <message>
+        <source>Number</source>
+        <translation>数字</translation>
+    </message>
+    <message>
+        <source>Yes / no</source>
+        <translation>是 / 否</translation>
+    </message>
+    <message>
+        <source>Something went wrong.</source>
+        <translation>出错了。</translation>
+    </message>
+    <message>
+        <source>{field}: {message}</source>
+        <translation>{field}：{message}</translation>
+    </message>
+    <message>
+        <source>Unexpected error: {error}</source>
+        <translation>意外错误：{error}</translation>
+    </message>
+</context>
+<context>
+    <name>StructuredResultView</name>
+    <message>
+        <source>{n} more rows are not shown.</source>
+        <translation>还有 {n} 行未显示。</translation>
     </message>
 </context>
 <context>

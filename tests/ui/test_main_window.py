@@ -84,7 +84,12 @@ def test_window_opens_with_pages_and_no_engine(fresh_window: MainWindow, qtbot: 
     ]
     window.navigation.setCurrentRow(2)
     assert window.store_page.isVisible()
-    assert "coming soon" in window.store_page.description_label.text()
+    tabs = window.store_page.tabs
+    assert [tabs.tabText(i).replace("&", "") for i in range(tabs.count())] == [
+        "Catalogue",
+        "Installed",
+        "Build an app",
+    ]
     window.navigation.setCurrentRow(3)
     assert window.pages.currentWidget() is window.settings_page
     assert window.settings_page.isVisible()
@@ -217,6 +222,7 @@ def test_every_control_is_reachable_by_tab_and_named(
         settings.endpoint_combo,
         settings.proxy_combo,
         settings.set_token_button,
+        settings.catalogue_edit,
     ]
     assert settings_chain == [window.navigation, *expected]  # in reading order
 
@@ -604,3 +610,84 @@ def test_about_shows_the_logs_folder_and_opens_it(
     qtbot.mouseClick(about.open_logs_button, Qt.MouseButton.LeftButton)
     assert opened == [QUrl.fromLocalFile(str(folder))]
     about.close()
+
+
+# --- the pages together ------------------------------------------------------------------
+
+
+def test_save_chat_as_app_opens_the_builder_with_the_chat_s_settings(
+    fresh_window: MainWindow, qtbot: QtBot
+) -> None:
+    window = fresh_window
+    page = window.chat_page
+    qtbot.waitUntil(lambda: page.session is not None and page.store is not None, timeout=10_000)
+    options = page.session.options.model_copy(
+        update={
+            "system_prompt": "You answer in haiku.",
+            "sampling": SamplingOptions(temperature=0.3, top_k=12, max_tokens=200),
+        }
+    )
+    run_on_loop(page.session.set_options(options), 10)
+
+    window.save_chat_as_app_action.trigger()
+
+    builder = window.store_page.builder
+    qtbot.waitUntil(lambda: window.pages.currentWidget() is window.store_page, timeout=10_000)
+    draft = builder.draft()
+    assert draft["mode"] == "chat"
+    assert draft["system_prompt"] == "You answer in haiku."
+    assert (draft["sampling"]["temperature"], draft["sampling"]["top_k"]) == (0.3, 12)
+    assert draft["sampling"]["max_tokens"] == 200
+    assert draft["inputs"] == []
+
+
+def test_a_chat_app_opens_a_new_chat_with_its_preset(
+    fresh_window: MainWindow, qtbot: QtBot
+) -> None:
+    from llmos_desktop.core.apps.runner import ChatPreset
+
+    window = fresh_window
+    page = window.chat_page
+    qtbot.waitUntil(lambda: page.session is not None and page.store is not None, timeout=10_000)
+    window.show_page(window.STORE_PAGE)
+    preset = ChatPreset(
+        app_id="org.example.tutor",
+        title="Tutor",
+        system_prompt="You are a patient tutor.",
+        sampling=SamplingOptions(temperature=0.2),
+        first_message="Explain fractions.",
+    )
+    window.store_page.chat_requested.emit(preset)
+
+    assert window.pages.currentWidget() is page
+    assert page.input.toPlainText() == "Explain fractions."
+    qtbot.waitUntil(
+        lambda: page.session.options.system_prompt == "You are a patient tutor.", timeout=5_000
+    )
+    assert page.session.options.sampling.temperature == 0.2
+    assert page.open_chat_id is None  # a new chat, stored at its first message
+
+
+def test_a_window_closed_while_its_frame_first_paints_ends_the_app(tmp_path: Path) -> None:
+    """app.main: a close that comes before the event loop exists (the user is quick, or
+    the machine slow) still ends the app, with nothing left running."""
+    script = (
+        "import json\n"
+        "from PySide6.QtCore import QTimer\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from llmos_desktop import app\n"
+        "from llmos_desktop.ui.main_window import MainWindow\n"
+        "qapp = QApplication(['llmos-desktop'])\n"
+        "def close():\n"
+        "    for w in qapp.topLevelWidgets():\n"
+        "        if isinstance(w, MainWindow):\n"
+        "            w.close()\n"
+        "QTimer.singleShot(0, close)\n"
+        "print(json.dumps({'status': app.main(['llmos-desktop'])}))\n"
+    )
+    env = dict(os.environ, LLMOS_HOME=str(tmp_path / "home"), QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"status": 0}

@@ -326,3 +326,25 @@ def test_sampling_changes_reach_the_next_reply(fresh_window: MainWindow, qtbot: 
     page = fresh_window.settings_page
     _type_into(qtbot, page.top_k_spin, "12")
     assert fresh_window.chat_page.session.sampling.top_k == 12
+
+
+def test_the_apps_catalogue_is_a_repository_or_nothing(
+    fresh_window: MainWindow, qtbot: QtBot
+) -> None:
+    page = fresh_window.settings_page
+    changed: list[str] = []
+    page.settings_changed.connect(changed.append)
+    page.catalogue_edit.setText("not a repository!")
+    page.catalogue_edit.editingFinished.emit()
+    assert "owner/name" in page.banner.text()
+    assert fresh_window.settings.apps_catalogue_repo is None and changed == []
+
+    page.catalogue_edit.setText(" someone/llm-apps ")
+    page.catalogue_edit.editingFinished.emit()
+    assert fresh_window.settings.apps_catalogue_repo == "someone/llm-apps"
+    assert changed == ["apps_catalogue_repo"]
+    assert page.banner.text() == ""
+
+    page.catalogue_edit.setText("")
+    page.catalogue_edit.editingFinished.emit()
+    assert fresh_window.settings.apps_catalogue_repo is None

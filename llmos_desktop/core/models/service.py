@@ -298,14 +298,19 @@ class ModelsService:
         page's picker too): its library model's defaults over ``base``, "auto" resolved.
         ``base`` itself for a file the library does not have, or a row with an error
         (the load then reports the file's problem)."""
+        model = self.model_at(path)
+        return base if model is None else self.load_spec(model, base).options
+
+    def model_at(self, path: str | Path) -> LocalModel | None:
+        """Blocking: the library's usable model whose (first) file is ``path``; None."""
         try:
             wanted = Path(path).resolve()
         except (OSError, RuntimeError):
-            return base
+            return None
         for model in self.library.scan():
-            if model.error is None and any(_same_file(f, wanted) for f in model.files[:1]):
-                return self.load_spec(model, base).options
-        return base
+            if model.error is None and _same_file(model.path, wanted):
+                return model
+        return None
 
     def _auto_gpu_layers(self, model: LocalModel, n_ctx: int, backend: str | None) -> int:
         """The layers the fit advice offloads; 0 on a CPU-only machine or when it fits

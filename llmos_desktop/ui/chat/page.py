@@ -633,6 +633,23 @@ class ChatPage(QWidget):
         self.input.setFocus()
         return True
 
+    def new_chat_with(self, options: ChatOptions, first_message: str | None = None) -> bool:
+        """A new chat with ``options`` (a chat-mode app's system prompt and sampling; the
+        model stays the one chosen now), its first message ready in the box to send or
+        change; False while a reply runs."""
+        if not self.new_chat():
+            return False
+        model_path = self.session.options.model_path
+        self._start(self._apply_options(options.model_copy(update={"model_path": model_path})))
+        if first_message:
+            self.input.setPlainText(first_message)
+            self.input.moveCursor(QTextCursor.MoveOperation.End)
+        return True
+
+    async def _apply_options(self, options: ChatOptions) -> None:
+        await self._save_options(options)
+        self._show_options()
+
     def show_engine_failure(self, failure: EngineFailure) -> None:
         """The engine process went away (reported by its supervisor)."""
         message = failure.message

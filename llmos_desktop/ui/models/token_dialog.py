@@ -21,6 +21,9 @@ from PySide6.QtWidgets import (
 from llmos_desktop.core.models.hub_token import MAX_TOKEN_CHARS, check_token
 from llmos_desktop.core.models.types import ModelsError
 
+# What a Hugging Face token starts with: shown in the empty field, not a word to translate.
+TOKEN_SHAPE = "hf_…"
+
 
 class TokenDialog(QDialog):
     """A password field with a short explanation; ``token()`` after it is accepted."""
@@ -60,7 +63,7 @@ class TokenDialog(QDialog):
         self.token_edit.setObjectName("tokenEdit")
         self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.token_edit.setAccessibleName(self.tr("Token"))
-        self.token_edit.setPlaceholderText("hf_…")
+        self.token_edit.setPlaceholderText(TOKEN_SHAPE)
         self.token_edit.setMaxLength(MAX_TOKEN_CHARS)
         self.field_label.setBuddy(self.token_edit)
         self.error_label = QLabel(self)
