@@ -123,6 +123,7 @@ MAX_SCHEMA_BYTES: Final = 16_384
 MAX_SCHEMA_DEPTH: Final = 12
 MAX_SCHEMA_COUNT: Final = 256
 MAX_PROPERTY_NAME_CHARS: Final = 64
+MAX_SCHEMA_COMBINATORS: Final = 2
 # A model's structured reply that is parsed (a reply is far shorter; this bounds a
 # runaway one).
 MAX_OUTPUT_BYTES: Final = 1024 * 1024
@@ -208,6 +209,10 @@ _NOT_IN_ONE_LINE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff]"
 )
 _NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
+# In input values (the user's own text, sent to the model, not shown as a name): control
+# characters only; bidi marks are fine (Arabic, Hebrew). A text input is one line.
+_NOT_IN_VALUE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINE_BREAK = re.compile("[\n\r\u2028\u2029]")
 # A tag or an entity: what makes Qt (or a browser) treat text as markup.
 _MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
 
@@ -300,7 +305,7 @@ def _check_id(value: str) -> str:
             " '.' between parts, like org.example.translator or translator"
             f" (got {_quote(value)})"
         )
-    if value.split(".", 1)[0].split("-", 1)[0].split("_", 1)[0] in _WINDOWS_DEVICES:
+    if value.split(".", 1)[0] in _WINDOWS_DEVICES:
         raise _problem(f"cannot start with {_quote(value.split('.', 1)[0])}, a Windows device name")
     return value
 
@@ -618,12 +623,12 @@ def _value_problem(field: InputField | _InputView, value: object) -> str | None:
             return None
         if len(value) > field.length_limit:
             return f"is too long ({len(value)} characters, at most {field.length_limit})"
-        found = (_NOT_IN_ONE_LINE if kind == "text" else _NOT_IN_TEXT).search(value)
-        if found is None:
-            return None
-        if found.group() in ("\n", "\r"):
+        if kind == "text" and _LINE_BREAK.search(value):
             return "must be one line (a multiline input takes more)"
-        return f"must not contain control or direction characters (found {found.group()!a})"
+        found = _NOT_IN_VALUE.search(value)
+        if found is not None:
+            return f"must not contain control characters (found {found.group()!a})"
+        return None
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"must be a number, not {_json_type(value)}"
@@ -898,14 +903,16 @@ def _sample_values(app: AppManifest) -> dict[str, object]:
 # JSON Schema keywords an output schema may use: what a structured reply needs and
 # llama.cpp's grammar builder understands. No $ref/$defs (nothing to resolve, no
 # recursion), no pattern/patternProperties (Python regular expressions can backtrack for
-# minutes on hostile patterns), no if/then/else or not (no grammar for them).
+# minutes on hostile patterns), no uniqueItems (quadratic on a long reply), no
+# if/then/else or not (no grammar for them). anyOf/oneOf/allOf nest at most
+# MAX_SCHEMA_COMBINATORS deep: each level can multiply the work of validating a reply.
 _SCHEMA_KEYWORDS: Final = frozenset(
     {
         "type", "properties", "required", "items", "prefixItems", "additionalProperties",
         "enum", "const", "anyOf", "oneOf", "allOf", "title", "description", "default",
         "examples", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
         "minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties",
-        "uniqueItems", "format", "$schema", "$comment",
+        "format", "$schema", "$comment",
     }
 )  # fmt: skip
 _COUNT_KEYWORDS: Final = frozenset(
@@ -940,9 +947,9 @@ def _check_output_schema(schema: dict[str, object]) -> None:
 
 def _check_schema_node(node: object, where: str) -> None:
     """Walk the subschemas (iteratively), checking keywords and counts."""
-    todo: list[tuple[object, str]] = [(node, where)]
+    todo: list[tuple[object, str, int]] = [(node, where, 0)]
     while todo:
-        item, path = todo.pop()
+        item, path, combinators = todo.pop()
         if isinstance(item, bool):
             continue  # true / false schemas
         if not isinstance(item, dict):
@@ -972,13 +979,19 @@ def _check_schema_node(node: object, where: str) -> None:
                             f"{here}: property names must be 1 to {MAX_PROPERTY_NAME_CHARS}"
                             f" printable characters (got {_quote(name)})"
                         )
-                    todo.append((sub, f"{here}/{name}"))
+                    todo.append((sub, f"{here}/{name}", combinators))
             elif key in ("items", "additionalProperties"):
-                todo.append((value, here))
+                todo.append((value, here, combinators))
             elif key in ("prefixItems", "anyOf", "oneOf", "allOf"):
                 if not isinstance(value, list) or not value:
                     raise _problem(f"{here}: must be a non-empty list of schemas")
-                todo.extend((sub, f"{here}/{i}") for i, sub in enumerate(value))
+                level = combinators + (key != "prefixItems")
+                if level > MAX_SCHEMA_COMBINATORS:
+                    raise _problem(
+                        f"{here}: anyOf, oneOf and allOf may nest at most"
+                        f" {MAX_SCHEMA_COMBINATORS} deep"
+                    )
+                todo.extend((sub, f"{here}/{i}", level) for i, sub in enumerate(value))
 
 
 def _json_size(value: object, limit: int, max_depth: int) -> int | None:
@@ -1008,7 +1021,7 @@ def _json_size(value: object, limit: int, max_depth: int) -> int | None:
         elif item is None or isinstance(item, bool):
             total += 5
         elif isinstance(item, int):
-            total += 24 if item.bit_length() < 64 else limit + 1
+            total += item.bit_length() // 3 + 2
         elif isinstance(item, float):
             if not math.isfinite(item):
                 return None

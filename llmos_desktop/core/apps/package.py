@@ -69,24 +69,29 @@ INDEX_FORMAT_VERSION: Final = 1
 MAX_INDEX_BYTES: Final = 1024 * 1024
 MAX_INDEX_ENTRIES: Final = 2000
 
-# Strings (skipped whole, escapes included) and the brackets outside them.
-_JSON_TOKENS: Final = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
+# Strings (skipped whole, escapes included) and the brackets outside them. A string that
+# is never closed runs to the end of the data, and the loop is possessive: each byte is
+# looked at once. (A pattern that can fail on an unclosed string would be tried again
+# from every later quote: quadratic, hours for 1 MiB of '"' + '\\"' * n.)
+_JSON_TOKENS: Final = re.compile(rb'"(?:[^"\\]|\\(?:.|\Z))*+(?:"|\Z)|[\[\]{}]', re.S)
 
 
-def _depth(data: bytes) -> int:
-    """How deeply the JSON text nests (arrays and objects), without parsing it.
+def _too_deep(data: bytes, max_depth: int) -> bool:
+    """Whether the JSON text nests deeper than ``max_depth`` (arrays and objects),
+    without parsing it; stops at the first level too deep.
 
     Malformed text may be counted wrongly; the parser refuses it next anyway.
     """
-    depth = deepest = 0
+    depth = 0
     for match in _JSON_TOKENS.finditer(data):
         char = match.group()[0]
         if char in (0x5B, 0x7B):  # [ {
             depth += 1
-            deepest = max(deepest, depth)
+            if depth > max_depth:
+                return True
         elif char in (0x5D, 0x7D):  # ] }
             depth -= 1
-    return deepest
+    return False
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -122,7 +127,7 @@ def load_json(
         raise AppError("invalid", "", f"{what} is larger than {_size(max_bytes)}")
     if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark, as some editors write
         raw = raw[3:]
-    if _depth(raw) > max_depth:
+    if _too_deep(raw, max_depth):
         raise AppError("invalid", "", f"{what} nests deeper than {max_depth} levels")
     try:
         text = raw.decode("utf-8")

@@ -494,6 +494,24 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "larger than 16 KiB",
     ),
     (
+        "schema-unique-items",
+        structured({"type": "object", "properties": {"a": {"type": "array", "uniqueItems": True}}}),
+        "output_schema",
+        "'uniqueItems' is not supported",
+    ),
+    (
+        "schema-nested-combinators",
+        structured(
+            {
+                "type": "object",
+                "properties": {"a": {"anyOf": [{"oneOf": [{"allOf": [{"type": "string"}]}]}]}},
+            }
+        ),
+        "output_schema",
+        "nest at most 2 deep",
+    ),
+    ("id-windows-device-alone", with_("id", "nul"), "id", "Windows device"),
+    (
         "schema-property-name-newline",
         structured({"type": "object", "properties": {"a\nb": {"type": "string"}}}),
         "output_schema",
@@ -565,6 +583,9 @@ FILE_CASES: list[tuple[str, bytes, str]] = [
         b'{"name": "' + b"[" * 100 + b'"',
         "not valid JSON",
     ),
+    ("unclosed-string-of-escaped-quotes", b'{"name": "' + b'\\"' * 500_000, "not valid JSON"),
+    ("many-unclosed-strings", b'"' * 1_000_000, "not valid JSON"),
+    ("a-megabyte-of-brackets", b"[" * (1024 * 1024 - 1), "nests deeper than 32"),
     ("duplicate-key", VALID[:-1] + b', "name": "<b>Second name</b>"}', "'name' appears twice"),
     (
         "nan",

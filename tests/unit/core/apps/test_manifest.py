@@ -36,6 +36,7 @@ from llmos_desktop.core.apps import (
     read_catalogue_folder,
     read_llmapp,
     response_format,
+    validate_inputs,
     validate_output,
     version_key,
     write_llmapp,
@@ -243,6 +244,17 @@ def _capture(result: list[BaseException], path: Path) -> None:
         read_llmapp(path)
     except BaseException as exc:
         result.append(exc)
+
+
+def test_ids_that_only_start_like_a_device_name_are_fine() -> None:
+    for app_id in ("contacts", "con-tacts", "console.app", "org.con", "auxiliary", "com10"):
+        assert parse_manifest(minimal_app(id=app_id)).id == app_id
+
+
+def test_input_values_may_hold_tabs_and_direction_marks() -> None:
+    app = parse_manifest(minimal_app())
+    text = "\u200fمرحبا\tworld"
+    assert validate_inputs(app, {"topic": text})["topic"] == text
 
 
 def test_changed_validates_again() -> None:
