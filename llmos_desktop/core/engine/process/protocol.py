@@ -129,6 +129,15 @@ class ResponseFormat(BaseModel):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JsonSchemaSpec | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _only_for_json_schema(cls, data: Any) -> Any:
+        # `json_schema` means something with `json_schema` only; elsewhere it is ignored,
+        # like any other field this server does not know.
+        if isinstance(data, dict) and data.get("type") != "json_schema":
+            return {key: value for key, value in data.items() if key != "json_schema"}
+        return data
+
     @model_validator(mode="after")
     def _schema_given(self) -> ResponseFormat:
         if self.type == "json_schema" and self.json_schema is None:
