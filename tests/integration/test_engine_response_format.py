@@ -582,3 +582,57 @@ def test_made_up_schemas_are_followed_or_refused_never_a_failure(
         _made_up_schema(http, outcomes)
     assert "followed" in outcomes and "refused" in outcomes, outcomes
     _assert_serving(gemma)
+
+
+# --- the sampler: the same picks as llama-cpp-python's own grammar sampling ---------------
+
+
+def test_greedy_picks_are_those_of_the_grammar_applied_first(chat_model_path: Path) -> None:
+    """GrammarSampler looks at the whole vocabulary only when the likeliest tokens all break
+    the grammar; at temperature 0 it must still pick, token for token, what llama-cpp-
+    python's own sampling (the grammar applied to every token first) picks. In this process:
+    the two are compared on one model."""
+    import llama_cpp
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    from llmos_desktop.core.engine.process import llama_api
+
+    llm = llama_cpp.Llama(
+        model_path=str(chat_model_path), n_ctx=1024, n_threads=TEST_THREADS, verbose=False
+    )
+    try:
+        ends = llama_api.TokenText(llm)
+        sampling = SamplingOptions(temperature=0)
+        prompt = llama_api.tokenize(
+            llm,
+            "<|im_start|>user\nDescribe a fictional person as JSON.<|im_end|>\n"
+            "<|im_start|>assistant\n",
+        )
+
+        def picks(generator: Any) -> list[int]:
+            tokens: list[int] = []
+            try:
+                for token in generator:
+                    tokens.append(token)
+                    if ends.is_end(token) or len(tokens) >= 120:
+                        break
+            finally:
+                generator.close()
+            return tokens
+
+        for schema in (PERSON, None):
+            grammar = llama_api.json_grammar(schema)
+            ours = picks(llama_api.generate(llm, prompt, sampling, grammar))
+            theirs = picks(
+                llm.generate(
+                    prompt,
+                    grammar=LlamaGrammar.from_string(grammar),
+                    **llama_api.sampling_args(sampling),
+                )
+            )
+            assert ours == theirs, (llm.detokenize(ours), llm.detokenize(theirs))
+            assert ends.is_end(ours[-1]), "the reply should end by itself"
+            if schema is not None:
+                _assert_follows(llm.detokenize(ours[:-1]).decode(), schema)
+    finally:
+        llm.close()
