@@ -587,6 +587,8 @@ def test_made_up_schemas_are_followed_or_refused_never_a_failure(
 # --- the sampler: the same picks as llama-cpp-python's own grammar sampling ---------------
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # two grammar-constrained generations: minutes on 2 busy cores
 def test_greedy_picks_are_those_of_the_grammar_applied_first(chat_model_path: Path) -> None:
     """GrammarSampler looks at the whole vocabulary only when the likeliest tokens all break
     the grammar; at temperature 0 it must still pick, token for token, what llama-cpp-
