@@ -17,6 +17,7 @@ hang, not a slow machine.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -594,13 +595,17 @@ def test_greedy_picks_are_those_of_the_grammar_applied_first(chat_model_path: Pa
     the grammar; at temperature 0 it must still pick, token for token, what llama-cpp-
     python's own sampling (the grammar applied to every token first) picks. In this process:
     the two are compared on one model."""
-    import llama_cpp
     from llama_cpp.llama_grammar import LlamaGrammar
 
     from llmos_desktop.core.engine.process import llama_api
 
-    llm = llama_cpp.Llama(
-        model_path=str(chat_model_path), n_ctx=1024, n_threads=TEST_THREADS, verbose=False
+    llm = llama_api.open_model(
+        str(chat_model_path),
+        n_ctx=1024,
+        n_gpu_layers=0,
+        n_threads=TEST_THREADS,
+        on_progress=lambda _value: None,
+        chatter=io.StringIO(),
     )
     try:
         ends = llama_api.TokenText(llm)
