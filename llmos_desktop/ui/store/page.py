@@ -68,6 +68,7 @@ from llmos_desktop.ui.store.icons import decode_icon, letter_icon
 from llmos_desktop.ui.store.model_choice import ModelPlan, plan_model
 from llmos_desktop.ui.store.run_view import RunView
 from llmos_desktop.ui.widgets.banner import MessageBanner
+from llmos_desktop.ui.widgets.dialogs import OpenDialogs
 
 if TYPE_CHECKING:
     from llmos_desktop.core.apps.runner import AppRunner, AppRunResult
@@ -135,7 +136,7 @@ class StorePage(QWidget):
         self._started = False
         self._items: list[CatalogueItem] = []
         self._icons: dict[tuple[str, str, int], QPixmap] = {}
-        self._dialogs: list[QDialog] = []
+        self._dialogs = OpenDialogs()
         self._runner: AppRunner | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._stop_asked = False
@@ -967,20 +968,12 @@ class StorePage(QWidget):
     # --- dialogs ------------------------------------------------------------------------
 
     def _open_dialog(self, dialog: QDialog) -> None:
-        """Open a dialog without a nested event loop (the asyncio loop keeps running)."""
-        self._dialogs.append(dialog)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.finished.connect(lambda _result: self._forget_dialog(dialog))
-        dialog.open()
-
-    def _forget_dialog(self, dialog: QDialog) -> None:
-        if dialog in self._dialogs:
-            self._dialogs.remove(dialog)
+        self._dialogs.open(dialog, delete_on_close=True)
 
     @property
     def dialogs(self) -> list[QDialog]:
         """The dialogs open now (tests answer them)."""
-        return list(self._dialogs)
+        return self._dialogs.showing()
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
