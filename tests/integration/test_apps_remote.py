@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from llmos_desktop.core.apps.manifest import AppError
-from llmos_desktop.core.apps.package import llmapp_sha256, read_llmapp
+from llmos_desktop.core.apps.package import llmapp_bytes, llmapp_sha256, read_llmapp
 from llmos_desktop.core.apps.remote import CatalogueEntry, RemoteCatalogue
 from llmos_desktop.core.apps.service import AppsService
 from llmos_desktop.core.models.hub import HubClient
@@ -284,6 +284,26 @@ def test_an_index_entry_that_names_another_app_is_refused(
         assert service.refresh_remote() == []
         (problem,) = service.remote_problems
         assert problem.kind == "invalid" and "9.0.0" in problem.message
+    finally:
+        service.close()
+
+
+def test_a_catalogue_cannot_offer_a_built_in_app_id(paths: AppPaths, hub: UploadingFakeHub) -> None:
+    # A "newer version" of a built-in app from anyone's catalogue would show as its update.
+    spoof = read_llmapp(llmapp("form")).model_copy(update={"id": "llmos.ask", "version": "99.0.0"})
+    data = llmapp_bytes(spoof)
+    _publish_by_hand(hub, {"ask.llmapp": data})
+    service = _service(paths, hub.url)
+    try:
+        assert service.refresh_remote() == []
+        (problem,) = service.remote_problems
+        assert problem.kind == "invalid" and "llmos.ask" in problem.message
+        assert all(item.source != "remote" for item in service.catalogue())
+        # Publishing one is refused before anything is uploaded, naming why.
+        service.store.install(data)
+        with pytest.raises(AppError, match="built-in"):
+            service.publish(["llmos.ask"], "me/my-apps", token=TOKEN)
+        assert "me/my-apps" not in hub.repos
     finally:
         service.close()
 

@@ -76,6 +76,9 @@ __all__ = ["INDEX_FILE", "CatalogueEntry", "RemoteCatalogue", "index_bytes"]
 log = logging.getLogger(__name__)
 
 INDEX_FILE: Final = "index.json"
+RESERVED_ID_PREFIX: Final = "llmos."
+"""Ids of the built-in apps. A catalogue that offered one (a newer version) would show it
+as an update of the built-in app: anyone's catalogue could replace ours."""
 _CACHED_INDEX_SUFFIX: Final = ".index.json"
 _SHA256: Final = re.compile(r"^[0-9a-f]{64}\Z")
 _COMMIT: Final = re.compile(r"^[0-9a-f]{40}\Z")
@@ -414,7 +417,18 @@ def _checked_app(entry: CatalogueEntry, data: bytes) -> AppManifest:
             entry.file,
             f"holds {app.id} {app.version}, but the index lists {entry.id} {entry.version}",
         )
+    _refuse_reserved_id(app, entry.file)
     return app
+
+
+def _refuse_reserved_id(app: AppManifest, where: str) -> None:
+    if app.id.startswith(RESERVED_ID_PREFIX):
+        raise AppError(
+            "invalid",
+            f"{where}: id" if where else "id",
+            f"{app.id}: ids that start with {RESERVED_ID_PREFIX!r} belong to the built-in "
+            "apps; a catalogue cannot offer one (give the app an id of your own)",
+        )
 
 
 def _publish_items(apps: Sequence[AppManifest | bytes]) -> list[tuple[AppManifest, bytes]]:
@@ -428,6 +442,7 @@ def _publish_items(apps: Sequence[AppManifest | bytes]) -> list[tuple[AppManifes
         else:
             data = bytes(item)
             app = read_llmapp(data)
+        _refuse_reserved_id(app, "")
         if app.id in seen:
             raise AppError("invalid", "", f"{app.id} is listed twice")
         seen.add(app.id)
