@@ -35,6 +35,8 @@ MAX_TEMPLATE_OVERRIDE_CHARS = 64 * 1024
 MAX_PATH_CHARS = 4096
 # RAM the engine keeps for saved conversation prefixes (the prompt cache), by default.
 DEFAULT_PROMPT_CACHE_MB = 1024
+# Requests one engine serves at once (n_parallel), at most.
+MAX_PARALLEL = 16
 
 
 # Numbers as JSON writes them, nothing looser: pydantic's default (lax) mode would also
@@ -149,6 +151,11 @@ class LoadOptions(JsonNumbers):
         None,
         description="override the chat template (Jinja or a built-in name)",
         json_schema_extra={"cli": "--chat-template"},
+    )
+    n_parallel: Annotated[Int, Field(ge=1, le=MAX_PARALLEL)] = Field(
+        1,
+        description="requests served at once; the context is shared by them, as llama-server's -np",
+        json_schema_extra={"cli": "--n-parallel"},
     )
 
 

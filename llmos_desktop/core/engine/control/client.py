@@ -44,6 +44,9 @@ class ChatResult:
     n_ctx: int | None = None
     dropped_messages: int = 0  # left out of the prompt so that it fits (truncate)
     stopped_by: str | None = None  # "stop", "max_tokens" or "context"
+    # What a reasoning model thought before it answered (``reasoning_content`` or
+    # ``reasoning`` in the deltas): kept apart, never part of ``text``.
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,17 +54,90 @@ class TextDelta:
     text: str
 
 
-def _error_from(response: httpx.Response, body: bytes) -> EngineAPIError:
-    message = f"HTTP {response.status_code}"
-    code = None
+def error_text(raw: str | bytes) -> str:
+    """The message inside an error body of any common shape: OpenAI's ``error.message``
+    (or ``error`` as a string), FastAPI's ``detail`` (llama_cpp.server's too), older
+    vLLM's top-level ``message``; else the text itself. One line, bounded."""
+    from llmos_desktop.core.text import one_line
+
+    text = (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw).strip()
     try:
-        error = json.loads(body)["error"]
-        message = str(error.get("message") or message)
-        code = error.get("code")
-    except Exception:
-        if body:
-            message = body[:300].decode("utf-8", "replace")
-    return EngineAPIError(message, status=response.status_code, code=code)
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        detail = body.get("detail")
+        for candidate in (
+            error.get("message") if isinstance(error, dict) else error,
+            detail,
+            body.get("message"),
+        ):
+            if isinstance(candidate, str) and candidate:
+                return one_line(candidate, 300)
+        if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+            return one_line(str(detail[0].get("msg") or detail[0]), 300)
+    if text.startswith("<"):
+        return "an HTML page, not an API answer"
+    return one_line(text, 300)
+
+
+def _error_code(body: object) -> str | None:
+    if isinstance(body, dict):
+        error = body.get("error")
+        code = error.get("code") if isinstance(error, dict) else body.get("code")
+        if isinstance(code, str | int) and not isinstance(code, bool):
+            return str(code)
+    return None
+
+
+def _error_from(response: httpx.Response, body: bytes) -> EngineAPIError:
+    try:
+        parsed: object = json.loads(body)
+    except ValueError:
+        parsed = None
+    message = error_text(body) if body else f"HTTP {response.status_code}"
+    return EngineAPIError(message, status=response.status_code, code=_error_code(parsed))
+
+
+def _event_error(data: Mapping[str, Any]) -> EngineAPIError | None:
+    """An error sent as an event inside a stream: ours and OpenAI's (``{"error": ...}``),
+    or vLLM's (``{"object": "error", "message": ...}``)."""
+    if "error" in data or data.get("object") == "error":
+        return EngineAPIError(error_text(json.dumps(dict(data))), code=_error_code(data))
+    return None
+
+
+def read_chat_chunk(chunk: Mapping[str, Any], out: ChatResult) -> str:
+    """One streamed chat chunk of any OpenAI-compatible server into ``out``: usage,
+    timings, our "llmos" object, the finish reason and reasoning (kept apart); returns
+    the reply text it carries ("" for none). Servers send one token or several per
+    chunk, with or without usage; values of the wrong type are skipped."""
+    if isinstance(chunk.get("usage"), dict) and chunk["usage"]:
+        out.usage = chunk["usage"]
+    if isinstance(chunk.get("timings"), dict) and chunk["timings"]:
+        out.timings = chunk["timings"]
+    info = chunk.get("llmos")
+    if isinstance(info, dict):
+        _read_llmos(info, out)
+    pieces: list[str] = []
+    choices = chunk.get("choices")
+    for choice in choices if isinstance(choices, list) else []:
+        if not isinstance(choice, dict):
+            continue
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            thought = delta.get("reasoning_content") or delta.get("reasoning")
+            if isinstance(thought, str):
+                out.reasoning += thought
+            text = delta.get("content")
+            if isinstance(text, str) and text:
+                pieces.append(text)
+        if isinstance(choice.get("finish_reason"), str):
+            out.finish_reason = choice["finish_reason"]
+    text = "".join(pieces)
+    out.text += text
+    return text
 
 
 def _read_llmos(info: Mapping[str, Any], out: ChatResult) -> None:
@@ -78,11 +154,24 @@ def _read_llmos(info: Mapping[str, Any], out: ChatResult) -> None:
 
 
 class EngineClient:
-    def __init__(self, base_url: str, token: str | None, *, timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        timeout: float = 600.0,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        """A client of ``base_url`` with ``token``; ``http``: a client made elsewhere (a
+        remote engine's, with its own TLS, timeouts and redirect rules) instead of the
+        loopback one made here."""
+        self.base_url = base_url.rstrip("/")
+        if http is not None:
+            self._http = http
+            return
         import httpx
 
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
@@ -118,6 +207,39 @@ class EngineClient:
     async def unload(self) -> None:
         await self._json("POST", "/control/unload")
 
+    async def set_api_server(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Switch the engine's API listener on, off or over (``POST /control/api``).
+
+        ``config`` is an ``ApiServerConfig`` as a dict (``model_dump()``). Returns
+        ``{"enabled", "base_url", "host", "port", ...}``. A port in use is an
+        EngineAPIError with status 409; a config the engine refuses (another address
+        without a key, say) status 400, code ``invalid_value``.
+        """
+        result: dict[str, Any] = await self._json("POST", "/control/api", dict(config))
+        return result
+
+    async def api_server(self) -> dict[str, Any]:
+        """The API listener's state (``GET /control/api``), as ``set_api_server`` returns."""
+        result: dict[str, Any] = await self._json("GET", "/control/api")
+        return result
+
+    async def requests(self, after: int = 0) -> dict[str, Any]:
+        """The request log's entries newer than id ``after`` (``GET /control/requests``):
+        ``{"entries": [...], "last_id", "missed", "log_id", "capacity", "log_prompts"}``."""
+        result: dict[str, Any] = await self._json("GET", f"/control/requests?after={int(after)}")
+        return result
+
+    async def embeddings(
+        self, inputs: str | Sequence[str], *, model: str | None = None
+    ) -> list[list[float]]:
+        """Vectors for ``inputs`` (``POST /v1/embeddings``), one per input, in order."""
+        body: dict[str, Any] = {"input": inputs if isinstance(inputs, str) else list(inputs)}
+        if model is not None:
+            body["model"] = model
+        data = await self._json("POST", "/v1/embeddings", body)
+        items = sorted(data.get("data", []), key=lambda item: int(item["index"]))
+        return [[float(x) for x in item["embedding"]] for item in items]
+
     async def _events(self, path: str, body: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
         import httpx
         from httpx_sse import aconnect_sse
@@ -134,9 +256,13 @@ class EngineClient:
                         if event.data == "[DONE]":
                             return
                         data = json.loads(event.data)
-                        if "error" in data:
-                            error = data["error"]
-                            raise EngineAPIError(str(error.get("message")), code=error.get("code"))
+                        if not isinstance(data, dict):
+                            raise EngineAPIError(
+                                f"an event that is not an object: {event.data!r:.80}"
+                            )
+                        error = _event_error(data)
+                        if error is not None:
+                            raise error
                         yield data
         except httpx.TransportError as exc:
             raise EngineConnectionError(f"The engine connection was lost: {exc}") from exc
@@ -185,17 +311,10 @@ class EngineClient:
         if response_format is not None:
             body["response_format"] = dict(response_format)
         async for chunk in self._events("/v1/chat/completions", body):
-            if chunk.get("usage"):
-                out.usage = chunk["usage"]
-            if chunk.get("timings"):
-                out.timings = chunk["timings"]
-            info = chunk.get("llmos")
-            if isinstance(info, dict):
-                _read_llmos(info, out)
-            for choice in chunk.get("choices", []):
-                text = (choice.get("delta") or {}).get("content")
-                if text:
-                    out.text += text
-                    yield TextDelta(text)
-                if choice.get("finish_reason"):
-                    out.finish_reason = choice["finish_reason"]
+            text = read_chat_chunk(chunk, out)
+            if text:
+                yield TextDelta(text)
+        if out.finish_reason is None:
+            # The stream closed cleanly but the reply never said it was over: what came
+            # is a part, not the whole (the session keeps it, marked incomplete).
+            raise EngineConnectionError("The reply stream ended before the reply was complete")

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
+from llmos_desktop.core.engine.api_server import ApiServerConfig
 from llmos_desktop.core.engine.contract import ErrorKind, ModelLoad, SamplingOptions
 from llmos_desktop.core.engine.control.client import (
     ChatResult,
@@ -41,6 +42,7 @@ class EngineUnavailable(Exception):
 
 
 ExitListener = Callable[[EngineFailure], None]
+IDLE_BUSY = {"api": 0, "app": 0, "active": 0, "queued": 0}
 
 
 class Engine:
@@ -60,6 +62,11 @@ class Engine:
         self._loaded_in_pid: int | None = None
         self._client: EngineClient | None = None
         self._lock: asyncio.Lock | None = None
+        # The window's API listener: what the user asked for (applied after every engine
+        # start), and what the engine last answered (or why it refused).
+        self._api_config: ApiServerConfig | None = None
+        self._api_state: dict[str, Any] | None = None
+        self._api_pid: int | None = None
 
     # --- the process, as callers may see it -------------------------------------------
 
@@ -136,6 +143,18 @@ class Engine:
                     await self._client.aclose()
                 self._client = EngineClient(endpoint.base_url, endpoint.token)
             client = self._client
+            if started:
+                self._api_state = None
+            if (
+                self._api_config is not None
+                and self._api_config.enabled
+                and self._api_pid != endpoint.pid
+            ):
+                # A new engine: the API listener the user switched on comes back with it.
+                # A failure (the port taken meanwhile) is kept for api_server_state and
+                # does not fail the request that started the engine.
+                with contextlib.suppress(EngineAPIError, EngineConnectionError):
+                    await self._apply_api_server(client, self._api_config, endpoint.pid)
             if self.loaded is not None and self._loaded_in_pid != endpoint.pid:
                 spec = self.loaded
                 async for event in client.load(spec):
@@ -222,6 +241,125 @@ class Engine:
             return await client.status()
         except EngineConnectionError as exc:
             raise await self._died(exc) from exc
+
+    # --- the window's API listener and the request log -----------------------------------
+
+    async def _apply_api_server(
+        self, client: EngineClient, config: ApiServerConfig, pid: int | None
+    ) -> dict[str, Any]:
+        try:
+            state = await client.set_api_server(config.model_dump(mode="json"))
+        except EngineAPIError as exc:
+            self._api_state = {
+                "enabled": False,
+                "base_url": None,
+                "host": config.host,
+                "port": config.port,
+                "error": exc.message,
+                "status": exc.status,
+                "code": exc.code,
+            }
+            self._api_pid = pid
+            log.warning("API server not started: %s", exc.message)
+            raise
+        self._api_state = state
+        self._api_pid = pid
+        return state
+
+    async def set_api_server(self, config: ApiServerConfig | None) -> dict[str, Any] | None:
+        """Remember ``config`` and apply it now: the API listener of the engine process
+        (``POST /control/api``) is switched on, off or moved; after every engine
+        (re)start it is applied again. None or ``enabled=False``: off.
+
+        Switching on starts the engine if it is not running; switching off a stopped
+        engine only remembers it. Returns ``api_server_state()``. Raises EngineAPIError
+        when the engine refuses it (status 409: the port is in use; 400: the address),
+        and EngineUnavailable when the engine cannot start; the state then says why.
+        """
+        self._api_config = config
+        if config is None or not config.enabled:
+            client = self._client if self._supervisor.running else None
+            if client is None:
+                self._api_state = None
+                return None
+            try:
+                await self._apply_api_server(
+                    client, config or ApiServerConfig(), self._supervisor.pid
+                )
+            except EngineConnectionError as exc:
+                raise await self._died(exc) from exc
+            return self.api_server_state()
+        client = await self.ensure_ready()
+        # A fresh engine got it from ensure_ready already; applying it again is a cheap
+        # swap in place (same address), and it reports a refusal to this caller.
+        try:
+            await self._apply_api_server(client, config, self._supervisor.pid)
+        except EngineConnectionError as exc:
+            raise await self._died(exc) from exc
+        return self.api_server_state()
+
+    @property
+    def api_server_config(self) -> ApiServerConfig | None:
+        """What ``set_api_server`` was last given."""
+        return self._api_config
+
+    def api_server_state(self) -> dict[str, Any] | None:
+        """The API listener as the engine last reported it: ``{"enabled", "base_url",
+        "host", "port", "loopback", "keyed", "cors_origins", "log_prompts", "lan_urls"}``,
+        or, when the engine refused it, ``{"enabled": False, "error": message, "status",
+        "code", ...}``. None while no engine runs (or none was asked for)."""
+        if not self._supervisor.running or self._api_pid != self._supervisor.pid:
+            return None
+        return dict(self._api_state) if self._api_state is not None else None
+
+    def _live_client(self) -> EngineClient | None:
+        """The client of the running engine, without starting one."""
+        if not self._supervisor.running:
+            return None
+        return self._client
+
+    async def request_log(self, after: int = 0) -> dict[str, Any]:
+        """The engine's request log after id ``after`` (``GET /control/requests``):
+        ``{"entries": [...], "last_id", "missed", "log_id", "capacity", "log_prompts"}``;
+        each entry ``{"id", "time", "route", "method", "client", "listener", "status",
+        "model", "prompt_tokens", "completion_tokens", "ttft_s", "tokens_per_s",
+        "duration_s", "error", "stream", "prompt"}``. A new ``log_id`` means a new engine
+        (ids start again). Never starts an engine: with none running, no entries."""
+        empty: dict[str, Any] = {
+            "entries": [],
+            "last_id": 0,
+            "missed": 0,
+            "log_id": None,
+            "capacity": 0,
+            "log_prompts": False,
+        }
+        client = self._live_client()
+        if client is None:
+            return empty
+        try:
+            return await client.requests(after)
+        except EngineConnectionError:
+            return empty
+
+    async def busy(self) -> dict[str, int]:
+        """Requests in flight: ``{"api": n, "app": m, "active": a, "queued": q}`` (``api``:
+        from other programs through the API listener; ``app``: the window's own). Never
+        starts an engine: with none running, all zero."""
+        client = self._live_client()
+        if client is None:
+            return dict(IDLE_BUSY)
+        try:
+            status = await client.status()
+        except (EngineConnectionError, EngineAPIError):
+            return dict(IDLE_BUSY)
+        busy = status.get("busy")
+        out = dict(IDLE_BUSY)
+        if isinstance(busy, dict):
+            for key in out:
+                value = busy.get(key)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    out[key] = value
+        return out
 
     async def _died(self, exc: Exception) -> EngineUnavailable:
         """The connection broke: wait briefly for the process's exit to learn why."""

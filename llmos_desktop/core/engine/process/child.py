@@ -49,6 +49,9 @@ class ChildOptions(BaseModel):
     # restart is not evaluated again, and how many MB they may take (None or 0: off).
     state_dir: str | None = None
     state_budget_mb: int = Field(default=0, ge=0, le=1 << 20)
+    # Unload the model after this many idle seconds; the next request loads it again
+    # (None or 0: never). ``llmos serve --keep-alive``.
+    keep_alive_s: float | None = Field(default=None, ge=0, le=366 * 86400)
 
 
 def _die_with_parent() -> None:
@@ -159,7 +162,7 @@ def child_main(argv: list[str]) -> int:
     cache: dict[str, Any] = {}
     if "--cache-bytes" in argv:
         cache["cache_bytes"] = int(argv[argv.index("--cache-bytes") + 1])
-    runtime = EngineRuntime(state_store=states, **cache)
+    runtime = EngineRuntime(state_store=states, keep_alive_s=options.keep_alive_s, **cache)
     if states is not None:
         before_exit.append(lambda: _finish_writes(runtime, states))
     if options.state_file:

@@ -5,7 +5,8 @@ an abort callback, saving and restoring the KV state, detokenizing one token
 without copies, llama.cpp's log, grammars built from JSON Schemas and sampling with
 them. Those reach into ctypes bindings and private attributes (``Llama._ctx``,
 ``Llama._model``, ``Llama.input_ids``, ``n_tokens``, ``Llama._init_sampler``,
-``llama_grammar.SchemaConverter``) that a llama-cpp-python release may change, so they all live here: an upgrade is
+``llama_grammar.SchemaConverter``; for parallel slots the context defaults that carry
+``n_seq_max`` and ``kv_unified``, ``llama_batch`` and the per-sequence memory calls) that a llama-cpp-python release may change, so they all live here: an upgrade is
 this one file to check (pyproject.toml pins the tested range, and
 tests/unit/core/engine/process/test_llama_api.py runs each function for real).
 
@@ -62,6 +63,8 @@ def open_model(
     n_threads: int,
     on_progress: Callable[[float], None],
     chatter: TextIO,
+    n_parallel: int = 1,
+    flash_attn: bool = False,
 ) -> Llama:
     """``llama_cpp.Llama`` for ``path``, reporting weight-loading progress (0..1).
 
@@ -72,11 +75,17 @@ def open_model(
     from ``llama_model_default_params()``, so for the length of this call we hand it
     defaults that carry our callback. Call from one thread at a time (the runtime's
     worker): the patched function is module state.
+
+    ``n_parallel`` > 1: the context holds that many sequences (``n_seq_max``), each in
+    its own part of the KV cache (``kv_unified`` off: n_ctx / n_parallel cells each), as
+    llama-server's ``-np N`` makes it; Llama() has no argument for either, so they ride
+    on the context defaults in the same way.
     """
     import llama_cpp
     import llama_cpp.llama_cpp as low_level  # the module whose function Llama() calls
 
     original_defaults = getattr(low_level, "llama_model_default_params")  # noqa: B009
+    original_context_defaults = getattr(low_level, "llama_context_default_params")  # noqa: B009
 
     def progress(value: float, _user: Any) -> bool:
         on_progress(float(value))
@@ -89,7 +98,15 @@ def open_model(
         model_params.progress_callback = progress_cb
         return model_params
 
+    def context_defaults() -> Any:
+        context_params = original_context_defaults()
+        context_params.n_seq_max = n_parallel
+        context_params.kv_unified = False
+        return context_params
+
     setattr(low_level, "llama_model_default_params", defaults_with_progress)  # noqa: B010
+    if n_parallel > 1:
+        setattr(low_level, "llama_context_default_params", context_defaults)  # noqa: B010
     try:
         with contextlib.redirect_stderr(chatter), contextlib.redirect_stdout(chatter):
             return llama_cpp.Llama(
@@ -99,6 +116,7 @@ def open_model(
                 n_threads=n_threads,
                 n_threads_batch=n_threads,
                 n_batch=512,
+                flash_attn=flash_attn,
                 # Keeps the whole sliding-window cache, so prefixes (and saved states) of
                 # SWA models such as Gemma 3 can be reused instead of re-evaluated.
                 swa_full=True,
@@ -109,6 +127,7 @@ def open_model(
             )
     finally:
         setattr(low_level, "llama_model_default_params", original_defaults)  # noqa: B010
+        setattr(low_level, "llama_context_default_params", original_context_defaults)  # noqa: B010
 
 
 class AbortSwitch:
@@ -1217,6 +1236,131 @@ class GrammarSampler:
         self._chain.close()
 
 
+# --- parallel slots: several sequences in one context (slots.py) -----------------------
+# llama-server's way: one llama_batch carries a token of every sequence that is generating
+# and chunks of the prompts still being read, each token tagged with its sequence id (its
+# slot's part of the KV cache); one llama_decode computes them all, and each sequence's
+# own sampler chain picks its next token from its row of logits.
+
+
+class Batch:
+    """A ``llama_batch`` whose arrays are numpy's, so a prompt chunk is written in one
+    slice assignment instead of a ctypes store per token and field.
+
+    llama_batch_init would allocate one seq_id array per token; here every token's
+    seq_id pointer points into one contiguous array (one sequence per token), and the
+    struct is never passed to llama_batch_free (numpy owns the memory; keep this object
+    alive while llama.cpp may read it).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        import llama_cpp
+        import numpy as np
+
+        self.capacity = capacity
+        self.token = np.zeros(capacity, dtype=np.int32)
+        self.pos = np.zeros(capacity, dtype=np.int32)
+        self.n_seq_id = np.ones(capacity, dtype=np.int32)
+        self.seq = np.zeros(capacity, dtype=np.int32)
+        self.logits = np.zeros(capacity, dtype=np.int8)
+        seq_base = self.seq.ctypes.data
+        self._seq_ptrs = (ctypes.POINTER(llama_cpp.llama_seq_id) * capacity)(
+            *(
+                ctypes.cast(seq_base + 4 * i, ctypes.POINTER(llama_cpp.llama_seq_id))
+                for i in range(capacity)
+            )
+        )
+        batch: Any = llama_cpp.llama_batch()
+        batch.token = self.token.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token))
+        batch.embd = ctypes.POINTER(ctypes.c_float)()
+        batch.pos = self.pos.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_pos))
+        batch.n_seq_id = self.n_seq_id.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
+        batch.seq_id = self._seq_ptrs
+        batch.logits = self.logits.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+        self.batch = batch
+        self.size = 0
+
+    def clear(self) -> None:
+        self.size = 0
+
+    def add(self, token: int, pos: int, seq: int, logits: bool) -> int:
+        """One token; its index in the batch (where its logits are, when asked for)."""
+        i = self.size
+        self.token[i] = token
+        self.pos[i] = pos
+        self.seq[i] = seq
+        self.logits[i] = logits
+        self.size = i + 1
+        return i
+
+    def add_run(self, tokens: Sequence[int], first_pos: int, seq: int, logits_last: bool) -> int:
+        """Consecutive tokens of one sequence; the index of the last one."""
+        import numpy as np
+
+        i, n = self.size, len(tokens)
+        self.token[i : i + n] = tokens
+        self.pos[i : i + n] = np.arange(first_pos, first_pos + n, dtype=np.int32)
+        self.seq[i : i + n] = seq
+        self.logits[i : i + n] = 0
+        self.logits[i + n - 1] = logits_last
+        self.size = i + n
+        return i + n - 1
+
+    def decode(self, llm: Llama) -> int:
+        """llama_decode of what the batch holds: 0 done, 1 no room in the KV cache,
+        2 aborted, < 0 an error."""
+        import llama_cpp
+
+        self.batch.n_tokens = self.size
+        return int(llama_cpp.llama_decode(llm._ctx.ctx, self.batch))
+
+
+def sequence_context(llm: Llama) -> tuple[int, int]:
+    """(sequences the context holds, KV cells each may use)."""
+    import llama_cpp
+
+    ctx = llm._ctx.ctx
+    return int(llama_cpp.llama_n_seq_max(ctx)), int(llama_cpp.llama_n_ctx_seq(ctx))
+
+
+def forget_tokens(llm: Llama, seq: int, first: int) -> bool:
+    """Drop sequence ``seq``'s KV cells from position ``first`` on (0: all of them);
+    False when llama.cpp cannot cut it there (then nothing was dropped)."""
+    import llama_cpp
+
+    memory = llama_cpp.llama_get_memory(llm._ctx.ctx)
+    return bool(llama_cpp.llama_memory_seq_rm(memory, seq, first, -1))
+
+
+def clear_context(llm: Llama) -> None:
+    """Empty the whole KV cache (every sequence) and ``Llama``'s own record of it."""
+    import llama_cpp
+
+    llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llm._ctx.ctx), True)
+    llm.n_tokens = 0
+
+
+class SlotSampler:
+    """One sequence's sampler chain: the chain ``Llama.generate`` would build for the same
+    options and seed (llama-cpp-python's ``_init_sampler``), held to ``grammar`` through
+    GrammarSampler when one is given. ``sample(idx)`` picks from the logits at batch
+    index ``idx`` and accepts the pick."""
+
+    def __init__(
+        self, llm: Llama, sampling: SamplingOptions, seed: int, grammar: str | None
+    ) -> None:
+        llm.set_seed(seed)  # _init_sampler seeds the chain's dist sampler from it
+        chain = llm._init_sampler(**sampling_args(sampling))
+        self._ctx = llm._ctx
+        self._chain: Any = chain if grammar is None else GrammarSampler(llm, chain, grammar)
+
+    def sample(self, idx: int) -> int:
+        return int(self._chain.sample(self._ctx, idx))
+
+    def close(self) -> None:
+        self._chain.close()
+
+
 # --- which architectures the installed llama.cpp loads ---------------------------------
 # llama.cpp has no API that lists its architectures, so each candidate name is tried: a
 # GGUF holding nothing but ``general.architecture`` is loaded with ``vocab_only``, and
@@ -1425,3 +1569,427 @@ def _exit_when_stdin_closes() -> None:
 
 if __name__ == "__main__":
     print(json.dumps(sorted(known_architectures(sys.argv[1:]))))
+
+
+# --- embeddings ---
+# Vectors for /v1/embeddings (process/embeddings.py is the caller): a second llama.cpp
+# context on the loaded model's weights, with embeddings on, made the first time a
+# request asks and freed with the model (its close is on the Llama's exit stack, so an
+# unload or a new model frees it before the weights).
+#
+# Pooling is done here, not by llama.cpp: with embeddings on, this llama.cpp computes
+# the logits of every token too (n_vocab floats each: Gemma 3's 262k vocabulary made a
+# 600-token input take 1.3 GB and 15 s in one batch), and its in-graph pooling needs a
+# whole input in one batch. So the context pools nothing (LLAMA_POOLING_TYPE_NONE) and
+# causal models are fed in chunks that keep the logits buffer small; each chunk's token
+# vectors are pooled as the model says (its GGUF pooling type; mean when it has none).
+# Non-causal models (BERT and the like: no logits, small contexts) get an input in one
+# batch, as their attention needs. Vectors are L2-normalised, as OpenAI's are.
+
+EMBED_MAX_TOKENS = 8192  # per input (OpenAI's embedding models take 8,191)
+EMBED_LOGITS_BYTES = 64 << 20  # the logits buffer of one chunk, at most
+_EMBED_MAX_CHUNK = 512
+_EMBED_MIN_CHUNK = 16
+_NON_CAUSAL = frozenset(
+    {
+        "bert",
+        "nomic-bert",
+        "nomic-bert-moe",
+        "jina-bert-v2",
+        "jina-bert-v3",
+        "modern-bert",
+        "neo-bert",
+        "t5encoder",
+        "gemma-embedding",
+        "eurobert",
+    }
+)
+POOLING_NAMES = {0: "none", 1: "mean", 2: "cls", 3: "last", 4: "rank"}
+
+
+class EmbeddingUnsupported(ValueError):
+    """The loaded model cannot make embeddings; the message says why."""
+
+
+class EmbeddingCancelled(Exception):
+    """The caller stopped an embedding (its client went away)."""
+
+
+def _metadata_int(llm: Llama, key: str) -> int | None:
+    value = (getattr(llm, "metadata", None) or {}).get(key)
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def embedding_refusal(llm: Llama) -> str | None:
+    """Why ``llm`` cannot make embeddings, or None when it can."""
+    import llama_cpp
+
+    model = llm._model.model
+    arch = str((llm.metadata or {}).get("general.architecture", ""))
+    if llama_cpp.llama_model_has_encoder(model) and llama_cpp.llama_model_has_decoder(model):
+        return (
+            f"this model ({arch or 'encoder-decoder'}) is an encoder-decoder model; its "
+            "embeddings are not served: load an embedding model or a decoder model"
+        )
+    if _metadata_int(llm, f"{arch}.pooling_type") == 4:
+        return (
+            "this model is a reranker (its pooling type is 'rank'): it scores pairs of "
+            "texts and makes no embeddings; load an embedding model"
+        )
+    if _embedding_size(llm) <= 0:
+        return "this model has no output vectors to serve as embeddings"
+    return None
+
+
+def _embedding_size(llm: Llama) -> int:
+    import llama_cpp
+
+    model = llm._model.model
+    size = 0
+    if hasattr(llama_cpp, "llama_model_n_embd_out"):
+        size = int(llama_cpp.llama_model_n_embd_out(model))
+    return size if size > 0 else int(llama_cpp.llama_model_n_embd(model))
+
+
+class Embedder:
+    """The embedding context of one loaded model (see the section's comment)."""
+
+    def __init__(self, llm: Llama) -> None:
+        import llama_cpp
+        from llama_cpp import _internals as internals
+
+        reason = embedding_refusal(llm)
+        if reason is not None:
+            raise EmbeddingUnsupported(reason)
+        model = llm._model.model
+        arch = str((llm.metadata or {}).get("general.architecture", ""))
+        declared = _metadata_int(llm, f"{arch}.pooling_type")
+        self.pooling = declared if declared in (1, 2, 3) else 1  # mean unless the model says
+        causal_flag = str((llm.metadata or {}).get(f"{arch}.attention.causal", "")).lower()
+        self.causal = arch not in _NON_CAUSAL and causal_flag != "false"
+        self.encoder_only = bool(llama_cpp.llama_model_has_encoder(model)) and not bool(
+            llama_cpp.llama_model_has_decoder(model)
+        )
+        self.n_embd = _embedding_size(llm)
+        self.n_vocab = int(llm.n_vocab())
+        trained = int(llama_cpp.llama_model_n_ctx_train(model)) or EMBED_MAX_TOKENS
+        self.max_tokens = max(1, min(int(llm.n_ctx()), trained, EMBED_MAX_TOKENS))
+        if self.causal:
+            by_memory = EMBED_LOGITS_BYTES // max(1, 4 * self.n_vocab)
+            chunk = max(_EMBED_MIN_CHUNK, min(_EMBED_MAX_CHUNK, by_memory))
+        else:
+            chunk = self.max_tokens  # non-causal attention: an input in one batch
+        self.chunk = min(chunk, self.max_tokens)
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = self.max_tokens
+        params.n_batch = self.chunk
+        params.n_ubatch = self.chunk
+        params.n_seq_max = 1
+        params.embeddings = True
+        params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_NONE
+        threads = int(getattr(llm, "n_threads", 0) or 1)
+        params.n_threads = threads
+        params.n_threads_batch = int(getattr(llm, "n_threads_batch", 0) or threads)
+        # Registers its own free on the model, so it can never outlive the weights.
+        self._ctx: Any = internals.LlamaContext(model=llm._model, params=params, verbose=True)
+        self._batch: Any = internals.LlamaBatch(
+            n_tokens=self.chunk, embd=0, n_seq_max=1, verbose=True
+        )
+        self._get = llama_cpp.llama_get_embeddings
+        self._clear = llama_cpp.llama_memory_clear
+        self.pooling_name = POOLING_NAMES[self.pooling]
+
+    def close(self) -> None:
+        self._batch.close()
+        self._ctx.close()
+
+    def embed(self, tokens: Sequence[int], should_stop: Callable[[], bool]) -> list[float]:
+        """The pooled, L2-normalised vector of one input (1..max_tokens token ids)."""
+        import numpy as np
+
+        if not 0 < len(tokens) <= self.max_tokens:
+            raise ValueError(f"an input must have 1 to {self.max_tokens} tokens")
+        ctx = self._ctx
+        self._clear(ctx.memory, True)
+        total = np.zeros(self.n_embd, dtype=np.float64)
+        first: Any = None
+        last: Any = None
+        batch: Any = self._batch
+        for start in range(0, len(tokens), self.chunk):
+            if should_stop():
+                raise EmbeddingCancelled
+            part = tokens[start : start + self.chunk]
+            batch.reset()
+            raw = batch.batch
+            for offset, token in enumerate(part):
+                raw.token[offset] = int(token)
+                raw.pos[offset] = start + offset
+                raw.seq_id[offset][0] = 0
+                raw.n_seq_id[offset] = 1
+                raw.logits[offset] = True
+            raw.n_tokens = len(part)
+            if self.encoder_only:
+                ctx.encode(batch)
+            else:
+                ctx.decode(batch)
+            pointer = self._get(ctx.ctx)
+            if not pointer:
+                raise RuntimeError("llama.cpp returned no embeddings")
+            rows = np.ctypeslib.as_array(pointer, shape=(len(part), self.n_embd))
+            if self.pooling == 1:
+                total += rows.sum(axis=0, dtype=np.float64)
+            elif self.pooling == 2 and first is None:
+                first = rows[0].astype(np.float64)
+            last = rows[-1].astype(np.float64)
+        self._clear(ctx.memory, True)
+        if self.pooling == 1:
+            vector = total / len(tokens)
+        elif self.pooling == 2:
+            vector = first
+        else:
+            vector = last
+        norm = float(np.linalg.norm(vector))
+        if norm > 0.0 and math.isfinite(norm):
+            vector = vector / norm
+        return [float(x) for x in vector]
+
+
+def embedder(llm: Llama) -> Embedder:
+    """``llm``'s embedding context, made on first use and freed with the model.
+
+    Raises EmbeddingUnsupported for a model that cannot embed (embedding_refusal).
+    """
+    made = getattr(llm, "_llmos_embedder", None)
+    if isinstance(made, Embedder):
+        return made
+    reason = embedding_refusal(llm)
+    if reason is not None:
+        raise EmbeddingUnsupported(reason)
+    made = Embedder(llm)
+    llm._llmos_embedder = made
+    # Closed before the Llama's own model and context (its exit stack runs last-in first).
+    llm._stack.callback(made.close)
+    return made
+
+
+def embedding_tokens(llm: Llama, text: str) -> list[int]:
+    """``text``'s tokens for an embedding: the model's own BOS/EOS rules, and special
+    tokens as plain text (an input is data, never control tokens)."""
+    tokens: list[int] = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+    return tokens
+
+
+# --- lab ---
+# The model lab's worker process (core/lab/worker.py) quantizes, measures perplexity and
+# runs speed tests with what follows; nothing else calls it. It uses llama.cpp's own
+# quantizer (``llama_model_quantize``, what the llama-quantize tool calls), low-level
+# batches with logits only where they are scored (as llama-perplexity asks for them), and
+# one-token decodes timed as llama-bench times them. The arithmetic (chunking, scoring,
+# statistics) stays in core/lab/, in plain Python and numpy, where a test can check it.
+
+# llama-quant.cpp logs "[  12/ 201]  blk.1.attn_q.weight - [...], type = f32, ..." for
+# each tensor: the quantizer's only progress report.
+_QUANT_TENSOR_LINE = re.compile(r"^\s*\[\s*(\d+)\s*/\s*(\d+)\s*\]")
+
+
+def lab_quantize(
+    source: str,
+    out: str,
+    *,
+    ftype: int,
+    n_threads: int,
+    allow_requantize: bool,
+    on_tensor: Callable[[int, int], None],
+) -> tuple[int, list[str]]:
+    """llama.cpp's ``llama_model_quantize`` of ``source`` into ``out`` as ``ftype``.
+
+    Returns (llama.cpp's status: 0 = done, its error lines). ``on_tensor(done, total)`` is
+    called from the quantizer's log as each tensor starts. The quantizer has no abort
+    callback: a run is cancelled by ending the process. The process-wide log callback is
+    set back to the one before when it returns.
+    """
+    import llama_cpp
+
+    errors: list[str] = []
+
+    def on_log(level: int, text: bytes | None, _user: Any) -> None:
+        if not text:
+            return
+        line = text.decode("utf-8", "replace")
+        if level == _GGML_LOG_ERROR and len(errors) < 20:
+            errors.append(line.strip())
+        match = _QUANT_TENSOR_LINE.match(line)
+        if match:
+            on_tensor(int(match.group(1)) - 1, int(match.group(2)))
+
+    callback = llama_cpp.llama_log_callback(on_log)
+    previous = llama_cpp.llama_log_callback()
+    previous_data = ctypes.c_void_p()
+    llama_cpp.llama_log_get(ctypes.byref(previous), ctypes.byref(previous_data))
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+    try:
+        llama_cpp.llama_backend_init()
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = ftype
+        params.nthread = n_threads
+        params.allow_requantize = allow_requantize
+        status = llama_cpp.llama_model_quantize(
+            os.fsencode(source), os.fsencode(out), ctypes.byref(params)
+        )
+        return int(status), [line for line in errors if line]
+    finally:
+        llama_cpp.llama_log_set(previous, previous_data)
+
+
+def lab_open(
+    path: str,
+    *,
+    n_ctx: int,
+    n_batch: int,
+    n_threads: int,
+    n_gpu_layers: int,
+    chatter: TextIO,
+) -> Llama:
+    """A ``Llama`` for a lab measurement: ``n_batch`` = ``n_ubatch`` (as the tools set them),
+    no output for every token unless asked for (logits_all off). ``n_threads`` 0: the
+    library's default. llama-cpp-python's own prints go to ``chatter``.
+    """
+    import llama_cpp
+
+    kwargs: dict[str, Any] = {}
+    if n_threads > 0:
+        kwargs = {"n_threads": n_threads, "n_threads_batch": n_threads}
+    with contextlib.redirect_stderr(chatter), contextlib.redirect_stdout(chatter):
+        return llama_cpp.Llama(
+            model_path=path,
+            n_ctx=n_ctx,
+            n_batch=n_batch,
+            n_ubatch=n_batch,
+            n_gpu_layers=n_gpu_layers,
+            logits_all=False,
+            verbose=True,  # verbose=False would swap the process's file descriptors
+            **kwargs,
+        )
+
+
+def lab_vocab(llm: Llama) -> tuple[int, bool, int]:
+    """(vocabulary size, whether the model wants a BOS token first, the BOS token)."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+    return (
+        int(llama_cpp.llama_vocab_n_tokens(vocab)),
+        bool(llama_cpp.llama_vocab_get_add_bos(vocab)),
+        int(llama_cpp.llama_vocab_bos(vocab)),
+    )
+
+
+def lab_threads(llm: Llama) -> tuple[int, int]:
+    """(threads for generation, threads for prompt batches) the context uses."""
+    import llama_cpp
+
+    ctx = llm._ctx.ctx
+    return int(llama_cpp.llama_n_threads(ctx)), int(llama_cpp.llama_n_threads_batch(ctx))
+
+
+def lab_tokenize(llm: Llama, text: str) -> list[int]:
+    """``text`` as llama-perplexity tokenizes it: BOS as the model wants, special tokens
+    read as plain text."""
+    tokens: list[int] = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+    return tokens
+
+
+def lab_chunk_logits(llm: Llama, tokens: Sequence[int], first: int, n_batch: int) -> Any:
+    """Evaluate one chunk from an empty KV cache; the logits at positions ``first`` ..
+    ``len(tokens) - 2`` (those that predict tokens ``first + 1`` .. the last), as a
+    float32 numpy array of shape (len(tokens) - 1 - first, n_vocab).
+
+    The chunk goes in batches of ``n_batch`` tokens (llama-perplexity's ``num_batches``),
+    each asking for logits only at the scored positions. Raises RuntimeError when
+    llama.cpp refuses a batch.
+    """
+    import llama_cpp
+    import numpy as np
+
+    clear_context(llm)
+    n = len(tokens)
+    n_vocab = lab_vocab(llm)[0]
+    rows: list[Any] = []
+    batch = Batch(n_batch)
+    ctx = llm._ctx.ctx
+    for start in range(0, n, n_batch):
+        batch.clear()
+        size = min(n_batch, n - start)
+        outputs = 0
+        for k in range(size):
+            pos = start + k
+            wanted = first <= pos <= n - 2
+            batch.add(int(tokens[pos]), pos, 0, wanted)
+            outputs += wanted
+        status = batch.decode(llm)
+        if status != 0:
+            raise RuntimeError(f"llama_decode failed ({status})")
+        if outputs:
+            pointer = llama_cpp.llama_get_logits(ctx)
+            block = np.ctypeslib.as_array(pointer, shape=(outputs, n_vocab))
+            rows.append(np.array(block, dtype=np.float32, copy=True))
+    clear_context(llm)
+    if not rows:
+        return np.zeros((0, n_vocab), dtype=np.float32)
+    return np.concatenate(rows, axis=0)
+
+
+def lab_time_prompt(llm: Llama, tokens: Sequence[int], n_batch: int) -> float:
+    """Seconds to evaluate ``tokens`` from an empty KV cache in batches of ``n_batch``
+    (llama-bench's prompt test: the logits of each batch's last token only)."""
+    import llama_cpp
+
+    clear_context(llm)
+    batch = Batch(max(1, n_batch))
+    ctx = llm._ctx.ctx
+    started = time.perf_counter()
+    for start in range(0, len(tokens), n_batch):
+        batch.clear()
+        batch.add_run(list(tokens[start : start + n_batch]), start, 0, True)
+        status = batch.decode(llm)
+        if status != 0:
+            raise RuntimeError(f"llama_decode failed ({status})")
+    llama_cpp.llama_synchronize(ctx)
+    return time.perf_counter() - started
+
+
+def lab_time_generation(llm: Llama, tokens: Sequence[int]) -> float:
+    """Seconds to decode ``tokens`` one at a time, each with its logits (llama-bench's
+    generation test: the cost of a generated token without the sampler), from an empty
+    KV cache."""
+    import llama_cpp
+
+    clear_context(llm)
+    batch = Batch(1)
+    ctx = llm._ctx.ctx
+    started = time.perf_counter()
+    for pos, token in enumerate(tokens):
+        batch.clear()
+        batch.add(int(token), pos, 0, True)
+        status = batch.decode(llm)
+        if status != 0:
+            raise RuntimeError(f"llama_decode failed ({status})")
+        llama_cpp.llama_synchronize(ctx)
+    return time.perf_counter() - started
+
+
+def lab_greedy_reply(llm: Llama, prompt: str, n_tokens: int) -> tuple[str, int]:
+    """The first ``n_tokens`` tokens the model picks greedily after ``prompt`` (end of
+    text does not stop it: this proves the file computes, not that it answers well),
+    as (text, tokens generated)."""
+    prompt_tokens: list[int] = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+    picked: list[int] = []
+    for token in llm.generate(prompt_tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0):
+        picked.append(int(token))
+        if len(picked) >= n_tokens:
+            break
+    text = llm.detokenize(picked).decode("utf-8", "replace")
+    return text, len(picked)

@@ -317,6 +317,85 @@ class CompletionRequest(CompletionFields):
         return prompt  # type: ignore[return-value]
 
 
+# --- embeddings ---------------------------------------------------------------------------
+# OpenAI's own bounds: at most 2,048 inputs and 300,000 tokens in one request (the tokens
+# are counted by the engine, which also holds each input to what its context takes).
+MAX_EMBEDDING_INPUTS = 2_048
+MAX_EMBEDDING_TOKENS = 300_000
+_EMBEDDING_INPUT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "minLength": 1},
+        {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "minItems": 1,
+            "maxItems": MAX_EMBEDDING_INPUTS,
+        },
+        {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+        {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+            "minItems": 1,
+            "maxItems": MAX_EMBEDDING_INPUTS,
+        },
+    ],
+    "title": "Input",
+    "description": (
+        "what to embed: a text, a list of texts, token ids, or a list of token-id lists "
+        f"(at most {MAX_EMBEDDING_INPUTS} inputs and {MAX_EMBEDDING_TOKENS:,} tokens)"
+    ),
+}
+
+
+class EmbeddingRequest(BaseModel):
+    """``POST /v1/embeddings``, as OpenAI's."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: Annotated[
+        str
+        | list[str]
+        | list[Annotated[Int, Field(ge=0)]]
+        | list[list[Annotated[Int, Field(ge=0)]]],
+        WithJsonSchema(_EMBEDDING_INPUT_SCHEMA),
+    ]
+    model: str | None = None
+    encoding_format: Literal["float", "base64"] = Field(
+        default="float",
+        description="`float`: arrays of numbers; `base64`: little-endian float32 bytes, base64",
+    )
+    dimensions: Annotated[Int, Field(ge=1, le=1_000_000)] | None = Field(
+        default=None,
+        description="must equal the model's own size when given (vectors are not shortened)",
+    )
+    user: str | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _bounded_input(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value:
+                raise ValueError("input must not be empty")
+            return value
+        if not value:
+            raise ValueError("input must not be an empty list")
+        if isinstance(value[0], list | str) and len(value) > MAX_EMBEDDING_INPUTS:
+            raise ValueError(f"at most {MAX_EMBEDDING_INPUTS} inputs per request")
+        for item in value:
+            if (isinstance(item, str | list)) and not item:
+                raise ValueError("an input must not be empty")
+        return value
+
+    def items(self) -> list[str | list[int]]:
+        """Each input: a text or a list of token ids."""
+        value = self.input
+        if isinstance(value, str):
+            return [value]
+        if value and isinstance(value[0], int):
+            return [list(value)]
+        return list(value)  # type: ignore[arg-type]
+
+
 class LoadRequest(ModelLoad):
     """``POST /control/load``: a ModelLoad, and whether to stream progress events."""
 
@@ -443,3 +522,23 @@ class Completion(BaseModel):
     choices: list[CompletionChoice]
     usage: Usage
     timings: Timings
+
+
+class EmbeddingItem(BaseModel):
+    object: Literal["embedding"]
+    index: int
+    embedding: list[float] | str = Field(
+        description="the vector (L2-normalised), or its float32 bytes in base64"
+    )
+
+
+class EmbeddingUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(BaseModel):
+    object: Literal["list"]
+    data: list[EmbeddingItem]
+    model: str
+    usage: EmbeddingUsage

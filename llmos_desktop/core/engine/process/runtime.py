@@ -1,9 +1,18 @@
 """llama.cpp inside the engine process: loading, generation, cancellation, prompt cache.
 
-Everything that touches llama.cpp runs on one dedicated worker thread (``executor``),
-so requests are served one at a time, in the order they were submitted. This module
-is imported only in the engine process; the GUI process never imports llama_cpp.
-Calls into llama-cpp-python beyond ``Llama``'s public methods go through llama_api.
+Everything that touches llama.cpp runs on one dedicated thread (worker.LlamaThread).
+With ``n_parallel`` 1 (the default) requests are served one at a time, in the order
+they were submitted, each generated from start to end on that thread. With more, the
+model serves that many at once with batched decoding (slots.py), and the methods here
+hand their llama.cpp work to the thread from whichever thread calls them
+(``EngineRuntime.executor`` says which: worker.EngineExecutor).
+
+Keep-alive: with ``keep_alive_s`` the model is unloaded after that many idle seconds and
+loaded again, the same way, by the next request that needs it.
+
+This module is imported only in the engine process; the GUI process never imports
+llama_cpp. Calls into llama-cpp-python beyond ``Llama``'s public methods go through
+llama_api.
 """
 
 from __future__ import annotations
@@ -20,10 +29,9 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from llmos_desktop.core.engine.contract import (
     DEFAULT_PROMPT_CACHE_MB,
@@ -39,7 +47,13 @@ from llmos_desktop.core.engine.process.prompt_cache import (
     common_prefix,
 )
 from llmos_desktop.core.engine.process.state_store import StateStore, model_identity
+from llmos_desktop.core.engine.process.worker import EngineExecutor, LlamaThread
 from llmos_desktop.core.text import one_line
+
+if TYPE_CHECKING:
+    from llmos_desktop.core.engine.process.slots import SlotScheduler
+
+T = TypeVar("T")
 
 ProgressCallback = Callable[[float, str], None]
 # (new text, completion tokens generated so far)
@@ -138,6 +152,8 @@ _MAX_CAPTURED_LINES = 20_000
 # Grammars made from JSON Schemas, by schema: an app sends the same one at every run, and
 # checking a large schema takes a good part of a second.
 _GRAMMAR_CACHE_ENTRIES = 32
+# The smallest context one parallel slot may have (LoadOptions' own bound on n_ctx).
+MIN_SLOT_CTX = 128
 # No vocabulary we know has a token longer than this many bytes: a text longer than
 # n_ctx times this cannot fit the context, and is refused before it is tokenized.
 _MAX_TOKEN_BYTES = 256
@@ -163,8 +179,22 @@ class EngineRuntime:
         cache_bytes: int = DEFAULT_PROMPT_CACHE_MB << 20,
         log: LogTap | None = None,
         state_store: StateStore | None = None,
+        keep_alive_s: float | None = None,
     ) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+        self._llama = LlamaThread()
+        # What the server runs its blocking calls on (worker.EngineExecutor).
+        self.executor = EngineExecutor(self._llama)
+        # Parallel slots of the loaded model (n_parallel > 1), else None.
+        self._scheduler: SlotScheduler | None = None
+        self._generating = False  # a one-at-a-time generation is running
+        # Keep-alive: the model unloaded after this many idle seconds (None or 0: never);
+        # _idle_spec is what to load again meanwhile.
+        self.keep_alive_s = keep_alive_s if keep_alive_s else None
+        self._idle_spec: ModelLoad | None = None
+        self._llama.idle_after = self.keep_alive_s
+        self._llama.on_idle = self._on_idle
+        # Called on the llama thread before a model is closed (unload, replaced, idle).
+        self._unload_hooks: list[Callable[[], None]] = []
         self.log = log or LogTap()
         self.cache = PromptCache(capacity_bytes=max(0, cache_bytes))
         # Saved states on disk, for conversations reopened after a restart (None: off).
@@ -203,9 +233,37 @@ class EngineRuntime:
 
     @property
     def model_id(self) -> str | None:
-        if self._spec is None or self._llm is None:
+        """The loaded model's id; also while keep-alive has unloaded it (the next request
+        loads it again), so clients see the same model throughout."""
+        spec = self._spec if self._llm is not None else self._idle_spec
+        if spec is None:
             return None
-        return self._spec.alias or Path(self._spec.path).stem
+        return spec.alias or Path(spec.path).stem
+
+    def activity(self) -> dict[str, int]:
+        """Generations running now ("active") and requests waiting for the model
+        ("queued": tasks waiting for the llama thread, and with parallel slots the
+        requests waiting for a free slot). Safe from any thread."""
+        scheduler = self._scheduler
+        if scheduler is not None:
+            active, waiting = scheduler.active, len(scheduler.waiting)
+        else:
+            active, waiting = int(self._generating), 0
+        return {"active": active, "queued": waiting + self._llama.queued()}
+
+    def run_on_model(self, fn: Callable[[Any], T]) -> T:
+        """``fn(llama)`` on the llama thread, with the loaded ``llama_cpp.Llama``; blocking.
+
+        With parallel slots it runs between two decode steps; with one sequence, between
+        two requests (in their order). No model: EngineRuntimeError(model_not_loaded);
+        a model keep-alive unloaded is loaded again first.
+        """
+        return self._llama.call(lambda: fn(self._require_model()))
+
+    def add_unload_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` on the llama thread before the model is closed (an unload, a
+        load that replaces it, keep-alive): to free what was made on it."""
+        self._unload_hooks.append(hook)
 
     def status(self) -> dict[str, Any]:
         import psutil
@@ -214,14 +272,27 @@ class EngineRuntime:
             llm = self._llm
             spec = self._spec if llm is not None else None
             template = self._template if llm is not None else None
+            scheduler = self._scheduler if llm is not None else None
+            idle = self._idle_spec if llm is None else None
             model: dict[str, Any] = {
                 "loaded": llm is not None,
                 "model": self.model_id,
-                "model_path": spec.path if spec else None,
+                "model_path": spec.path if spec else (idle.path if idle else None),
                 "n_ctx": llm.n_ctx() if llm is not None else None,
                 "n_gpu_layers": spec.n_gpu_layers if spec else None,
                 "n_threads": llm.n_threads if llm is not None else None,
-                "tokens_in_context": int(llm.n_tokens) if llm is not None else 0,
+                "n_parallel": spec.n_parallel if spec else (idle.n_parallel if idle else None),
+                # The context each request may use: n_ctx, or its share with parallel slots.
+                "n_ctx_slot": (
+                    scheduler.n_ctx_slot if scheduler else (llm.n_ctx() if llm else None)
+                ),
+                "tokens_in_context": (
+                    scheduler.tokens_held()
+                    if scheduler is not None
+                    else (int(llm.n_tokens) if llm is not None else 0)
+                ),
+                "idle_unloaded": idle is not None,
+                "keep_alive_s": self.keep_alive_s,
                 "chat_template": template.describe() if template is not None else None,
                 "chat_template_name": template.name if template is not None else None,
                 "model_info": dict(self._model_info),
@@ -248,6 +319,7 @@ class EngineRuntime:
                 "restored_from": self._restored_from if last else None,
             },
             "requests_served": self.requests,
+            "busy": self.activity(),
             "kv_states": self.states.status() if self.states is not None else None,
         }
         status.update(llama_api.backend_info())
@@ -257,6 +329,14 @@ class EngineRuntime:
 
     def load(self, spec: ModelLoad, progress: ProgressCallback | None = None) -> dict[str, Any]:
         """Load ``spec`` in place of the current model; the engine's status afterwards.
+
+        On the llama thread, once no request is being served (parallel slots finish
+        theirs first; those that come after wait for the load).
+        """
+        return self._llama.call(self._load, spec, progress, exclusive=True)
+
+    def _load(self, spec: ModelLoad, progress: ProgressCallback | None = None) -> dict[str, Any]:
+        """``load``, on the llama thread.
 
         The file is checked first, then (the first time) probed in a throwaway process
         (_prove); a refused file leaves the current model loaded. When
@@ -299,12 +379,20 @@ class EngineRuntime:
                 ErrorKind.INVALID_CHAT_TEMPLATE, f"chat template override: {exc}"
             ) from exc
         n_ctx, n_threads, warnings = _bounded(spec, info.context_length)
+        if n_ctx // spec.n_parallel < MIN_SLOT_CTX:
+            raise EngineRuntimeError(
+                ErrorKind.INVALID_VALUE,
+                f"a context of {n_ctx} tokens shared by {spec.n_parallel} parallel slots "
+                f"leaves {n_ctx // spec.n_parallel} for each; each needs at least "
+                f"{MIN_SLOT_CTX}: ask for a larger context or fewer slots",
+                param="n_parallel",
+            )
         self._prove(spec.path, previous)
 
         self.log.install()
         side_by_side = previous is None or estimate_memory_bytes(info, n_ctx) <= available
         if not side_by_side:
-            self.unload()
+            self._unload()
         try:
             llm = self._open(spec, n_ctx, n_threads, report)
         except EngineRuntimeError as exc:
@@ -322,7 +410,7 @@ class EngineRuntime:
         if still_loaded:
             return f"{name} is still loaded."
         try:
-            self.load(previous)
+            self._load(previous)
         except EngineRuntimeError as exc:
             return f"{name} could not be loaded again either: {exc.message}"
         return f"{name} was loaded again."
@@ -331,8 +419,26 @@ class EngineRuntime:
         self, llm: Any, spec: ModelLoad, template: Any, info: Any, warnings: tuple[str, ...]
     ) -> None:
         """Make ``llm`` the loaded model, closing the one it replaces."""
+        self._close_scheduler()
+        if self._llm is not None:
+            self._run_unload_hooks()
+        scheduler = None
+        if spec.n_parallel > 1:
+            from llmos_desktop.core.engine.process.slots import SlotScheduler
+
+            n_seq, n_ctx_seq = llama_api.sequence_context(llm)
+            scheduler = SlotScheduler(
+                llm,
+                llama_api.TokenText(llm),
+                n_slots=min(n_seq, spec.n_parallel),
+                n_ctx_slot=n_ctx_seq,
+                n_batch=int(llm.n_batch),
+                on_finished=self._on_slot_finished,
+            )
         with self._state_lock:
             old = self._llm
+            self._idle_spec = None
+            self._scheduler = scheduler
             self._llm = llm
             self._spec = spec
             self._template = template
@@ -347,9 +453,32 @@ class EngineRuntime:
             }
             self._abort = llama_api.AbortSwitch(llm, self._cancel_requested)
             self._text = llama_api.TokenText(llm)
+        self.executor.parallel = scheduler is not None
+        self._llama.stepper = scheduler
         self.cache.clear()
         if old is not None:
             old.close()
+
+    def _close_scheduler(self) -> None:
+        scheduler = self._scheduler
+        if scheduler is not None:
+            self._llama.stepper = None
+            scheduler.close()
+            with self._state_lock:
+                self._scheduler = None
+
+    def _run_unload_hooks(self) -> None:
+        for hook in self._unload_hooks:
+            try:
+                hook()
+            except Exception as exc:  # one hook's failure must not keep the model
+                with contextlib.suppress(Exception):
+                    self.log.stream.write(f"engine: unload hook failed: {exc!r}\n")
+
+    def _on_slot_finished(self, result: GenerationResult) -> None:
+        self.last = result
+        self._restored_from = None
+        self.requests += 1
 
     def _open(self, spec: ModelLoad, n_ctx: int, n_threads: int, report: ProgressCallback) -> Any:
         report(0.05, "loading weights")
@@ -360,6 +489,11 @@ class EngineRuntime:
                     n_ctx=n_ctx,
                     n_gpu_layers=spec.n_gpu_layers,
                     n_threads=n_threads,
+                    n_parallel=spec.n_parallel,
+                    # Batched decoding of several sequences: 15-20% more tokens/s with
+                    # flash attention on 2 cores (llama-server's default, "auto", turns it
+                    # on for the CPU too). One sequence keeps the path it always had.
+                    flash_attn=spec.n_parallel > 1,
                     on_progress=lambda value: report(0.05 + 0.85 * value, "loading weights"),
                     chatter=self.log.stream,
                 )
@@ -410,9 +544,19 @@ class EngineRuntime:
         return self._cancel.is_set()
 
     def unload(self) -> None:
+        """Close the model (and forget one keep-alive unloaded), once no request is
+        being served."""
+        self._llama.call(self._unload, True, exclusive=True)
+
+    def _unload(self, forget_idle: bool = True) -> None:
+        self._close_scheduler()
+        if self._llm is not None:
+            self._run_unload_hooks()
         with self._state_lock:
             llm = self._llm
             self._llm = None
+            if forget_idle:
+                self._idle_spec = None
             self._template = None
             self._abort = None
             self._text = None
@@ -424,12 +568,53 @@ class EngineRuntime:
 
     # --- prompts (worker thread) ------------------------------------------------------
 
+    def _on_idle(self) -> None:
+        """Keep-alive (on the llama thread, after keep_alive_s without work): unload the
+        model and remember it, so the next request that needs it loads it again."""
+        spec = self._spec
+        if self._llm is None or spec is None:
+            return
+        scheduler = self._scheduler
+        if scheduler is not None and scheduler.busy:
+            return
+        self._unload(forget_idle=True)
+        with self._state_lock:
+            self._idle_spec = spec
+        with contextlib.suppress(Exception):
+            self.log.stream.write(
+                f"engine: unloaded {Path(spec.path).name} after {self.keep_alive_s:g} s idle "
+                "(keep-alive); the next request loads it again\n"
+            )
+
     def _require_model(self) -> Any:
+        """The loaded model (on the llama thread); one keep-alive unloaded is loaded again."""
+        if self._llm is None and self._idle_spec is not None:
+            self._load(self._idle_spec)
         if self._llm is None:
             raise EngineRuntimeError(ErrorKind.MODEL_NOT_LOADED, "No model is loaded.", status=409)
         return self._llm
 
+    def _n_ctx(self, llm: Any) -> int:
+        """The context one request may use: its slot's share with parallel slots."""
+        scheduler = self._scheduler
+        return scheduler.n_ctx_slot if scheduler is not None else int(llm.n_ctx())
+
     def chat_prompt(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        truncate: bool = False,
+        continue_final: bool = False,
+        max_tokens: int | None = None,
+    ) -> ChatPrompt:
+        """``_chat_prompt`` on the llama thread."""
+        return self._llama.call(
+            lambda: self._chat_prompt(
+                messages, truncate=truncate, continue_final=continue_final, max_tokens=max_tokens
+            )
+        )
+
+    def _chat_prompt(
         self,
         messages: list[dict[str, Any]],
         *,
@@ -454,11 +639,11 @@ class EngineRuntime:
                 "continue_final_message needs the last message to be the assistant's",
             )
         stops = tuple(self._template.stop)
+        n_ctx = self._n_ctx(llm)
         if not truncate:
-            _check_fits(llm, _content_size(messages))
+            _check_fits(n_ctx, _content_size(messages))
             return ChatPrompt(self._render_tokens(llm, messages, continue_final), stops)
 
-        n_ctx = int(llm.n_ctx())
         target = n_ctx - _reply_reserve(n_ctx, max_tokens)
         turns = _droppable_turns(messages)
         rendered: dict[int, list[int] | None] = {}
@@ -523,10 +708,13 @@ class EngineRuntime:
             text = self._template.render(head, add_generation_prompt=True) + partial
         except ChatTemplateError as exc:
             raise EngineRuntimeError(ErrorKind.CHAT_TEMPLATE_ERROR, str(exc), status=422) from exc
-        _check_fits(llm, len(text.encode("utf-8")))
+        _check_fits(self._n_ctx(llm), len(text.encode("utf-8")))
         return llama_api.tokenize(llm, text)
 
     def text_prompt(self, prompt: str | list[int]) -> list[int]:
+        return self._llama.call(self._text_prompt, prompt)
+
+    def _text_prompt(self, prompt: str | list[int]) -> list[int]:
         llm = self._require_model()
         if isinstance(prompt, list):
             n_vocab = llm.n_vocab()
@@ -535,10 +723,16 @@ class EngineRuntime:
                     ErrorKind.INVALID_PROMPT, "prompt has token ids outside the vocabulary"
                 )
             return list(prompt)
-        _check_fits(llm, len(prompt.encode("utf-8")))
+        _check_fits(self._n_ctx(llm), len(prompt.encode("utf-8")))
         return llama_api.tokenize(llm, prompt)
 
     def response_grammar(
+        self, schema: Mapping[str, Any] | None, *, strict: bool = False, param: str | None = None
+    ) -> str:
+        """``_response_grammar`` on the llama thread."""
+        return self._llama.call(lambda: self._response_grammar(schema, strict=strict, param=param))
+
+    def _response_grammar(
         self, schema: Mapping[str, Any] | None, *, strict: bool = False, param: str | None = None
     ) -> str:
         """The grammar of a reply in JSON (``response_format``): any JSON object when
@@ -579,6 +773,86 @@ class EngineRuntime:
     # --- generation (worker thread) ---------------------------------------------------
 
     def generate(
+        self,
+        tokens: list[int],
+        sampling: SamplingOptions,
+        cancel: threading.Event,
+        on_text: TextCallback | None = None,
+    ) -> GenerationResult:
+        """A reply to ``tokens``; ``on_text(text, tokens so far)`` as it comes (called on
+        the llama thread). Stops at the end of generation, a stop string, ``max_tokens``,
+        the context's end or ``cancel``.
+
+        One sequence: generated here, on the llama thread, start to end. Parallel slots:
+        queued for a slot (slots.py) and waited for.
+        """
+        if self._llama.on_thread() and self._scheduler is None:
+            return self._generate_one(tokens, sampling, cancel, on_text)
+        from llmos_desktop.core.engine.process.slots import SlotRequest
+
+        grammar = sampling.grammar if isinstance(sampling, ConstrainedSampling) else None
+        request = SlotRequest(list(tokens), sampling, grammar, cancel, on_text)
+        if self._llama.on_thread():
+            # A request queued on this thread before a load turned slots on: it is served
+            # by stepping the slots here until it is done (rare: only across that load).
+            self._serve(request)
+            while not request.done.is_set():
+                self._llama.run_pending()
+                scheduler = self._scheduler
+                if scheduler is None:
+                    break
+                scheduler.step()
+        else:
+            self._llama.call(self._serve, request)
+        return request.wait()
+
+    def _serve(self, request: Any) -> None:
+        """Start ``request`` (a SlotRequest) on the llama thread: in a slot, or (one
+        sequence) generated here at once."""
+        try:
+            llm = self._require_model()
+            scheduler = self._scheduler
+            if scheduler is None:
+                request.complete(
+                    self._generate_one(
+                        request.tokens, request.sampling, request.cancel, request.on_text
+                    )
+                )
+                return
+            tokens = request.tokens
+            n_ctx = scheduler.n_ctx_slot
+            if not tokens:
+                raise EngineRuntimeError(ErrorKind.INVALID_PROMPT, "the prompt is empty")
+            if len(tokens) >= n_ctx:
+                raise EngineRuntimeError(
+                    ErrorKind.CONTEXT_LENGTH_EXCEEDED,
+                    f"the prompt has {len(tokens)} tokens but the context holds {n_ctx} "
+                    f"(each of the {len(scheduler.slots)} parallel slots has that much of "
+                    f"the {int(llm.n_ctx())})",
+                )
+            n_vocab = int(llm.n_vocab())
+            if any(not 0 <= t < n_vocab for t in tokens):
+                raise EngineRuntimeError(
+                    ErrorKind.INVALID_PROMPT, "prompt has token ids outside the vocabulary"
+                )
+            scheduler.submit(request)
+        except BaseException as exc:
+            request.fail(exc)
+
+    def _generate_one(
+        self,
+        tokens: list[int],
+        sampling: SamplingOptions,
+        cancel: threading.Event,
+        on_text: TextCallback | None = None,
+    ) -> GenerationResult:
+        self._generating = True
+        try:
+            return self._generate_single(tokens, sampling, cancel, on_text)
+        finally:
+            self._generating = False
+
+    def _generate_single(
         self,
         tokens: list[int],
         sampling: SamplingOptions,
@@ -695,7 +969,17 @@ class EngineRuntime:
 
     def save_to_cache(self) -> None:
         """Remember the current conversation's KV state (called after a reply is sent): in
-        memory, and on disk when a state store is on (written by its own thread)."""
+        memory, and on disk when a state store is on (written by its own thread).
+
+        With parallel slots each slot keeps its own conversation in its KV cells instead.
+        """
+        if self._scheduler is not None or self.executor.parallel:
+            return
+        self._llama.call(self._save_to_cache)
+
+    def _save_to_cache(self) -> None:
+        if self._scheduler is not None:
+            return
         llm = self._llm
         if llm is None or llm.n_tokens < MIN_CACHED_TOKENS:
             return
@@ -996,9 +1280,9 @@ class _TooLong(EngineRuntimeError):
     """A prompt refused by ``_check_fits``."""
 
 
-def _check_fits(llm: Any, size: int) -> None:
-    """Refuse, before tokenizing, a prompt of ``size`` characters or bytes that cannot fit."""
-    n_ctx = int(llm.n_ctx())
+def _check_fits(n_ctx: int, size: int) -> None:
+    """Refuse, before tokenizing, a prompt of ``size`` characters or bytes that cannot fit
+    a context of ``n_ctx`` tokens."""
     if size > n_ctx * _MAX_TOKEN_BYTES:
         raise _TooLong(
             ErrorKind.CONTEXT_LENGTH_EXCEEDED,

@@ -31,7 +31,13 @@ from llmos_desktop.core.engine.process.server.config import ServerConfig
 from llmos_desktop.core.settings import CHAT_MAX_TOKENS, Settings, load_settings, save_settings
 from tests.unit.core.engine.process.server.serving import serving
 
-LOAD_DEFAULTS = {"n_ctx": 4096, "n_gpu_layers": 0, "n_threads": None, "chat_template": None}
+LOAD_DEFAULTS = {
+    "n_ctx": 4096,
+    "n_gpu_layers": 0,
+    "n_threads": None,
+    "chat_template": None,
+    "n_parallel": 1,
+}
 SAMPLING_DEFAULTS = {
     "temperature": 0.8,
     "top_p": 0.95,
@@ -239,6 +245,7 @@ def test_every_load_option_names_a_cli_flag_that_the_cli_accepts() -> None:
 
     values = {"path": "m.gguf", "n_ctx": "256", "n_gpu_layers": "2", "n_threads": "3"}
     values["chat_template"] = "chatml"
+    values["n_parallel"] = "4"
     argv = ["serve"]
     for name, flag in flags.items():
         argv += [flag, values[name]]

@@ -24,9 +24,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -34,6 +34,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from llmos_desktop import __version__
+from llmos_desktop.core.engine.api_server import ApiServerConfig
 from llmos_desktop.core.engine.contract import ErrorKind, ModelLoad, SamplingOptions
 from llmos_desktop.core.engine.process.protocol import (
     SCHEMA_PARAM,
@@ -42,6 +43,8 @@ from llmos_desktop.core.engine.process.protocol import (
     Completion,
     CompletionFields,
     CompletionRequest,
+    EmbeddingList,
+    EmbeddingRequest,
     ErrorResponse,
     HealthResponse,
     LoadRequest,
@@ -57,6 +60,12 @@ from llmos_desktop.core.engine.process.runtime import (
 )
 from llmos_desktop.core.engine.process.server.config import ServerConfig
 from llmos_desktop.core.engine.process.server.guard import ASGIApp, GuardMiddleware
+from llmos_desktop.core.engine.process.server.listener import ApiListener, ListenerError
+from llmos_desktop.core.engine.process.server.request_log import (
+    OpenEntry,
+    RequestLog,
+    entry_of,
+)
 from llmos_desktop.core.engine.process.server.streaming import Job, drain, finish, token_counts
 
 
@@ -107,6 +116,26 @@ def _llmos(result: GenerationResult, prompt: ChatPrompt) -> dict[str, Any]:
         "dropped_messages": prompt.dropped_messages,
         "stopped_by": result.stopped_by,
     }
+
+
+def _log_result(entry: OpenEntry | None, result: GenerationResult) -> None:
+    if entry is not None:
+        entry.set_usage(
+            result.prompt_tokens, result.completion_tokens, result.ttft_s, result.tokens_per_s
+        )
+
+
+def _log_request(entry: OpenEntry | None, model: str, stream: bool, prompt: str) -> None:
+    if entry is not None:
+        entry.entry.model = model
+        entry.entry.stream = stream
+        entry.set_prompt(prompt)
+
+
+def _log_stream_error(entry: OpenEntry | None, body: Any) -> None:
+    if entry is not None:
+        with contextlib.suppress(Exception):
+            entry.set_error(body["error"]["code"])
 
 
 def _choice(**fields: Any) -> dict[str, Any]:
@@ -258,7 +287,21 @@ def _tidy_openapi(schema: dict[str, Any], keyed: bool) -> dict[str, Any]:
     return schema
 
 
-def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
+def create_app(
+    runtime: EngineRuntime,
+    config: ServerConfig,
+    *,
+    request_log: RequestLog | None = None,
+    listener: str = "app",
+) -> ASGIApp:
+    """The guarded app of one listener around ``runtime``.
+
+    ``request_log``: where ``/v1/*`` requests are logged (a new log when None);
+    ``listener``: the name its entries carry ("app" or "api"). With a control key the
+    control routes are mounted, and with them the window's API listener
+    (``/control/api``), which serves the same runtime into the same log.
+    """
+    log = request_log if request_log is not None else RequestLog()
     # The document covers /health and /v1/*, which the API key opens (or, with none, anyone).
     keyed = config.token is not None
     description = "OpenAI-compatible API of the LLMOS Desktop engine."
@@ -338,6 +381,10 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
     async def on_worker(func: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(runtime.executor, func, *args)
 
+    async def off_loop(func: Callable[..., Any], *args: Any) -> Any:
+        # Blocking work that waits for the llama thread itself (run_on_model).
+        return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+
     def check_model_name(requested: str | None) -> str:
         model_id = runtime.model_id
         if model_id is None:
@@ -409,6 +456,16 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         model_id = check_model_name(body.model)
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+        entry = entry_of(request.scope)
+        if entry is not None:
+            _log_request(
+                entry,
+                model_id,
+                body.stream,
+                "\n".join(f"{m['role']}: {m['content']}" for m in messages)
+                if entry.log.log_prompts
+                else "",
+            )
         envelope = _Envelope(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), model_id)
         job = Job(runtime, asyncio.get_running_loop(), config.stream_interval_s)
 
@@ -427,6 +484,7 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
                 prompt, grammar = await on_worker(prepare)
                 sampling = _sampling(body, prompt.stops, grammar)
                 result = await finish(job, prompt.tokens, sampling, on_worker)
+            _log_result(entry, result)
             message = {"role": "assistant", "content": result.text}
             return envelope(
                 "chat.completion",
@@ -453,6 +511,7 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
                     text, extra = value
                     yield chunk({"content": text}, **extra)
                 elif kind == "done":
+                    _log_result(entry, value)
                     # The extension rides on the last chunk before [DONE] (and on the
                     # finishing one, for clients that stop reading there).
                     info = _llmos(value, prompt)
@@ -465,6 +524,7 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
                             envelope("chat.completion.chunk", [], usage=_usage(value), llmos=info)
                         )
                 else:
+                    _log_stream_error(entry, value)
                     yield _dumps(value)
             yield "[DONE]"
 
@@ -479,6 +539,8 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
     async def completions(body: CompletionRequest, request: Request) -> Any:
         model_id = check_model_name(body.model)
         prompt = body.prompt_value()
+        entry = entry_of(request.scope)
+        _log_request(entry, model_id, body.stream, prompt if isinstance(prompt, str) else "")
 
         def prepare() -> tuple[list[int], str | None]:
             grammar = _response_grammar(runtime, body)
@@ -492,6 +554,7 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
                 tokens, grammar = await on_worker(prepare)
                 sampling = _sampling(body, grammar=grammar)
                 result = await finish(job, tokens, sampling, on_worker)
+            _log_result(entry, result)
             return envelope(
                 "text_completion",
                 [_choice(text=prefix + result.text, finish_reason=_finish(result.finish_reason))],
@@ -516,20 +579,93 @@ def create_app(runtime: EngineRuntime, config: ServerConfig) -> ASGIApp:
                     text, extra = value
                     yield chunk(text, **extra)
                 elif kind == "done":
+                    _log_result(entry, value)
                     last: dict[str, Any] = {"timings": _timings(value)}
                     if body.include_usage():
                         last["usage"] = _usage(value)
                     yield chunk("", _finish(value.finish_reason), **last)
                 else:
+                    _log_stream_error(entry, value)
                     yield _dumps(value)
             yield "[DONE]"
 
         return EventSourceResponse(events(), ping=15, send_timeout=30)
 
-    if config.control_token is not None:
-        _add_control_routes(app, runtime, config, on_worker)
+    @app.post(
+        "/v1/embeddings",
+        response_model=None,
+        responses={
+            200: {"model": EmbeddingList, "description": "One vector per input, in order."},
+            **body_errors,
+            400: {
+                "model": ErrorResponse,
+                "description": _BODY_ERRORS[400]["description"]
+                + " Also a model that cannot make embeddings (`invalid_value`, `param` "
+                "`model`: an encoder-decoder model or a reranker), `dimensions` other than "
+                "the model's (`invalid_value`), an input longer than the model embeds "
+                "(`context_length_exceeded`), token ids outside the vocabulary "
+                "(`invalid_prompt`), more than 2,048 inputs or 300,000 tokens.",
+            },
+            409: {
+                "model": ErrorResponse,
+                "description": "No model is loaded (`model_not_loaded`).",
+            },
+            500: {"model": ErrorResponse, "description": "llama.cpp failed (`generation_failed`)."},
+        },
+        summary="Embeddings: one L2-normalised vector per input",
+    )
+    async def embeddings(body: EmbeddingRequest, request: Request) -> Any:
+        from llmos_desktop.core.engine.process import embeddings as embedding
+        from llmos_desktop.core.engine.process.llama_api import EmbeddingCancelled
 
-    return GuardMiddleware(app, config)
+        model_id = check_model_name(body.model)
+        items = body.items()
+        entry = entry_of(request.scope)
+        if entry is not None:
+            _log_request(
+                entry,
+                model_id,
+                False,
+                "\n".join(item for item in items if isinstance(item, str))
+                if entry.log.log_prompts
+                else "",
+            )
+        cancel = threading.Event()
+        try:
+            async with _cancel_on_disconnect(request, cancel):
+                result = await off_loop(
+                    lambda: embedding.embed(runtime, items, cancel, dimensions=body.dimensions)
+                )
+        except EmbeddingCancelled:
+            return _error_response(
+                499, "The client went away.", "invalid_request_error", ErrorKind.BAD_REQUEST
+            )
+        if entry is not None:
+            entry.set_usage(result.prompt_tokens)
+        as_base64 = body.encoding_format == "base64"
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "object": "embedding",
+                    "index": index,
+                    "embedding": embedding.encode_base64(vector) if as_base64 else vector,
+                }
+                for index, vector in enumerate(result.vectors)
+            ],
+            "model": model_id,
+            "usage": {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens},
+        }
+
+    if config.control_token is not None:
+        api_listener = ApiListener(
+            lambda api_config: create_app(runtime, api_config, request_log=log, listener="api"),
+            config,
+            log,
+        )
+        _add_control_routes(app, runtime, config, on_worker, log, api_listener)
+
+    return GuardMiddleware(app, config, request_log=log, listener=listener)
 
 
 def _add_control_routes(
@@ -537,6 +673,8 @@ def _add_control_routes(
     runtime: EngineRuntime,
     config: ServerConfig,
     on_worker: Callable[..., Any],
+    log: RequestLog,
+    api_listener: ApiListener,
 ) -> None:
     """``/control/*``: for the app that runs the engine, behind the control key; not in
     the OpenAPI document."""
@@ -620,4 +758,33 @@ def _add_control_routes(
     async def status() -> dict[str, Any]:
         data = runtime.status()
         data["version"] = __version__
+        # Requests in flight: per listener (from the log) and as the runtime counts them.
+        busy = dict(data.get("busy") or {})
+        with contextlib.suppress(Exception):
+            busy.update(runtime.activity())
+        busy.setdefault("active", 0)
+        busy.setdefault("queued", 0)
+        busy.update(log.busy())
+        data["busy"] = busy
+        data["api_server"] = api_listener.state()
         return data
+
+    @app.get("/control/requests", include_in_schema=False)
+    async def requests(after: Annotated[int, Query(ge=0, le=2**62)] = 0) -> Any:
+        return log.since(after)
+
+    @app.get("/control/api", include_in_schema=False)
+    async def api_state() -> dict[str, Any]:
+        return api_listener.state()
+
+    @app.post("/control/api", include_in_schema=False)
+    async def api_apply(body: ApiServerConfig) -> Any:
+        try:
+            return await api_listener.apply(body)
+        except ListenerError as exc:
+            return JSONResponse(
+                error_body(
+                    exc.message, type_="invalid_request_error", code=exc.kind, param=exc.param
+                ),
+                status_code=exc.status,
+            )

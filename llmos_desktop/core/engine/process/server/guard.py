@@ -11,6 +11,7 @@ pass to uvicorn. Security defaults: see docs/architecture.md, "The engine proces
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -23,6 +24,7 @@ from llmos_desktop.core.engine.process.server.config import (
     PUBLIC_PATHS,
     ServerConfig,
 )
+from llmos_desktop.core.engine.process.server.request_log import OpenEntry, RequestLog
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,6 +35,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # A request line and headers may be this large (uvicorn's h11 default is 16 KiB).
 MAX_HEADER_BYTES = 64 * 1024
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+LOGGED_PREFIX = "/v1/"
+# The status logged for a request whose client left before any answer was sent
+# (nginx's "client closed request").
+CLIENT_GONE = 499
 
 
 def _error_json(message: str, type_: str, code: ErrorKind) -> bytes:
@@ -92,11 +98,24 @@ class GuardMiddleware:
     configured and the request comes from one of them, Starlette's CORS layer (which
     answers preflights itself, with no key, and adds its headers to every answer, errors
     included, so a page can read them), then the key and the body.
+
+    With a ``request_log``, every ``/v1/*`` request is logged under ``listener``
+    ("app" or "api"), refusals included: the entry opens before the Host check and
+    closes when the answer has been sent (request_log.py).
     """
 
-    def __init__(self, app: ASGIApp, config: ServerConfig) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        config: ServerConfig,
+        *,
+        request_log: RequestLog | None = None,
+        listener: str = "app",
+    ) -> None:
         self.app = app
         self.config = config
+        self.request_log = request_log
+        self.listener = listener
         self._token = config.token.encode() if config.token else None
         self._control = config.control_token.encode() if config.control_token else None
         self._origins = frozenset(config.cors_origins)
@@ -115,6 +134,18 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        log = self.request_log
+        if log is not None and str(scope.get("path", "")).startswith(LOGGED_PREFIX):
+            opened = log.open(scope, self.listener)
+            status = [CLIENT_GONE]
+            try:
+                await self._guarded(scope, receive, _logging_send(send, opened, status))
+            finally:
+                log.close(opened, status[0])
+            return
+        await self._guarded(scope, receive, send)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
         if not self.config.any_host:
             host = _host_name(headers.get("host", ""))
@@ -228,6 +259,26 @@ class GuardMiddleware:
         await self.app(scope, replay_receive, send)
 
 
+def _logging_send(send: Send, opened: OpenEntry, status: list[int]) -> Send:
+    """``send``, noting the answer's status in ``status[0]`` and, for an error answered
+    as one JSON body, its code in the log entry (unless the route set one)."""
+    failed = [False]
+
+    async def logging_send(message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            status[0] = int(message["status"])
+            failed[0] = status[0] >= 400
+        elif failed[0] and kind == "http.response.body":
+            failed[0] = False
+            if opened.entry.error is None:
+                with contextlib.suppress(Exception):
+                    opened.set_error(json.loads(message.get("body", b""))["error"]["code"])
+        await send(message)
+
+    return logging_send
+
+
 def http_protocol(config: ServerConfig) -> type[asyncio.Protocol]:
     """uvicorn's h11 protocol, plus time limits uvicorn does not have.
 
@@ -314,4 +365,7 @@ def uvicorn_settings(config: ServerConfig) -> dict[str, Any]:
         "http": http_protocol(config),
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
         "timeout_keep_alive": 5,
+        # The peer's own address, not one an X-Forwarded-For header claims: it is what
+        # the request log shows, and no proxy stands in front of the engine.
+        "proxy_headers": False,
     }

@@ -295,6 +295,7 @@ def test_the_document_is_open_and_lists_only_what_programs_call(document: dict[s
         "/v1/models",
         "/v1/chat/completions",
         "/v1/completions",
+        "/v1/embeddings",
     }
 
 
