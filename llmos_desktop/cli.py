@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     from llmos_desktop.core.chat.options import ChatOptions
     from llmos_desktop.core.chat.session import ChatSession, ReplyEnded, ReplyListener
     from llmos_desktop.core.chat.store import ChatStore, Conversation
+    from llmos_desktop.core.engine.contract import SamplingOptions
     from llmos_desktop.core.engine.control.service import Engine
+    from llmos_desktop.core.engines.service import EnginesService
     from llmos_desktop.core.paths import AppPaths
     from llmos_desktop.core.settings import Settings
 
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="serve a GGUF model as an OpenAI-compatible API in the foreground"
     )
-    _add_contract_options(serve, ModelLoad, short={"path": "-m"})
+    _add_contract_options(serve, ModelLoad, short={"path": "-m", "n_parallel": "--parallel"})
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument(
         "--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)"
@@ -109,19 +111,34 @@ def build_parser() -> argparse.ArgumentParser:
         f"{interval_ms}; 0: one chunk per token, for clients that count chunks as tokens)",
     )
     serve.add_argument(
+        "--keep-alive",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="unload the model after this many idle seconds, freeing its memory; the next "
+        "request loads it again (default 0: never)",
+    )
+    serve.add_argument(
         "--verbose",
         "-v",
         action="store_true",
         help="also print llama.cpp's own log (always written to the log file)",
     )
     _add_chat_commands(commands)
-    from llmos_desktop.cli_models import add_models_commands
-
-    add_models_commands(commands)
-    from llmos_desktop.cli_apps import add_apps_commands
-
-    add_apps_commands(commands)
+    for name in COMMAND_MODULES:
+        getattr(_command_module(name), f"add_{name}_commands")(commands)
     return parser
+
+
+COMMAND_MODULES = ("models", "apps", "engines", "lab")
+"""Commands that live in a module of their own, ``llmos_desktop.cli_<name>``, which has
+``add_<name>_commands(commands)`` and ``run_<name>(args) -> int``."""
+
+
+def _command_module(name: str) -> Any:
+    import importlib
+
+    return importlib.import_module(f"llmos_desktop.cli_{name}")
 
 
 CHAT_EPILOG = """\
@@ -132,6 +149,11 @@ the window). Every chat is saved in the same chats.db as the window's.
 Which model: --model, else the chat's own model, else the last model the window
 loaded, else the starter model. --model on an existing chat switches that chat
 to the model.
+
+Remote engines: --engine NAME replies with a remote OpenAI-compatible engine
+('llmos engines add'); --model is then the id of one of its models (not needed
+when it serves only one). A chat continued with --chat stays on its engine unless
+--engine or a --model file says otherwise.
 
 Interactive: type a message and press Enter; /continue goes on with a reply that
 was cut short, /bye or Ctrl+D quits. Ctrl+C stops a reply and keeps what arrived
@@ -169,7 +191,18 @@ def _add_chat_commands(commands: Any) -> None:
     chat.add_argument(
         "message", nargs="*", metavar="MESSAGE", help="the message (words joined by spaces)"
     )
-    chat.add_argument("--model", "-m", metavar="PATH", help="a .gguf model file")
+    chat.add_argument(
+        "--model",
+        "-m",
+        metavar="PATH",
+        help="a .gguf model file; with --engine, the id of a model that engine serves",
+    )
+    chat.add_argument(
+        "--engine",
+        "-e",
+        metavar="NAME",
+        help="reply with a remote engine ('llmos engines list'), not the local one",
+    )
     which = chat.add_mutually_exclusive_group()
     which.add_argument(
         "--chat",
@@ -292,6 +325,10 @@ def _serve(args: argparse.Namespace) -> int:
         raise CliError(
             f"--stream-interval-ms must be between 0 and 1000, not {args.stream_interval_ms}"
         )
+    if not 0 <= args.keep_alive <= 365 * 86400 or args.keep_alive != args.keep_alive:
+        raise CliError(
+            f"--keep-alive must be between 0 and 31536000 seconds, not {args.keep_alive}"
+        )
     loopback = _is_loopback(args.host)
     if not loopback and not args.api_key:
         raise CliError(f"binding to {args.host} (not loopback) requires --api-key")
@@ -329,6 +366,7 @@ def _serve(args: argparse.Namespace) -> int:
         # the file given here.
         load_roots=(str(paths.models), str(Path(spec.path).resolve())),
         state_file=str(state_file),
+        keep_alive_s=args.keep_alive or None,
     )
     supervisor = EngineSupervisor(
         log_path=log_path,
@@ -781,8 +819,6 @@ def _chat(args: argparse.Namespace) -> int:
             if conversation is not None
             else ChatOptions.from_settings(settings)
         )
-        model = _pick_model(args, options, settings, paths)
-        spec = options.model_load(model, settings.load)
         override = None
         if args.max_tokens is not None:
             try:
@@ -790,6 +826,14 @@ def _chat(args: argparse.Namespace) -> int:
             except ValidationError as exc:
                 error = exc.errors()[0]
                 raise CliError(f"--max-tokens: {error['msg']} (got {args.max_tokens})") from exc
+        engine_name = args.engine or (None if args.model else options.engine)
+        if engine_name is not None:
+            return _chat_remote(
+                args, paths, store, conversation, options, engine_name, override, message
+            )
+        options = options.on_local(options.model_path)
+        model = _pick_model(args, options, settings, paths)
+        spec = options.model_load(model, settings.load)
         try:
             check_model_file(spec.path, n_ctx=spec.n_ctx)
         except ModelFileError as exc:
@@ -803,10 +847,10 @@ def _chat(args: argparse.Namespace) -> int:
                 defaults=options.model_copy(update={"model_path": model}),
             )
             session.sampling_override = override
-            if conversation is not None and options.model_path != model:
-                handle.runner.call(
-                    session.set_options(session.options.model_copy(update={"model_path": model}))
-                )
+            if conversation is not None and (
+                options.model_path != model or session.options.engine is not None
+            ):
+                handle.runner.call(session.set_options(session.options.on_local(model)))
             terminal = _Terminal(args.verbose)
             if not interactive:
                 assert message is not None
@@ -816,6 +860,66 @@ def _chat(args: argparse.Namespace) -> int:
             return _interactive(handle, session, terminal, Path(model).name)
     finally:
         store.close()
+
+
+def _chat_remote(
+    args: argparse.Namespace,
+    paths: AppPaths,
+    store: ChatStore,
+    conversation: Conversation | None,
+    options: ChatOptions,
+    engine_name: str,
+    override: SamplingOptions | None,
+    message: str | None,
+) -> int:
+    """``llmos chat`` on a remote engine: the same session and store, no engine child."""
+    from llmos_desktop.cli_engines import EngineChoiceError, open_remote_engine, pick_remote_model
+    from llmos_desktop.core.chat.session import ChatSession
+
+    with _RemoteChatHandle(paths, open_remote_engine(paths)) as handle:
+        same = options.engine is not None and options.engine.lower() == engine_name.lower()
+        wanted = args.model or (options.model_path if same else None)
+        try:
+            engine = pick_remote_model(handle.service, engine_name, wanted, handle.runner.call)
+        except EngineChoiceError as exc:
+            raise CliError(str(exc), code=exc.code) from None
+        remote = options.on_remote(engine.name, engine.model)
+        session = ChatSession(
+            engine,
+            store=store,
+            conversation_id=conversation.id if conversation is not None else None,
+            defaults=remote,
+        )
+        session.sampling_override = override
+        if conversation is not None and (options.engine, options.model_path) != (
+            engine.name,
+            engine.model,
+        ):
+            handle.runner.call(
+                session.set_options(session.options.on_remote(engine.name, engine.model))
+            )
+        terminal = _Terminal(args.verbose)
+        if message is not None:
+            ended = _reply(handle.runner, terminal, functools.partial(session.send, message))
+            return _report(ended, terminal, handle.log_path)
+        return _interactive(handle, session, terminal, f"{engine.name} · {engine.model}")
+
+
+class _RemoteChatHandle:
+    """What ``llmos chat --engine`` runs on: the engines service and a loop thread."""
+
+    def __init__(self, paths: AppPaths, service: EnginesService) -> None:
+        self.log_path = paths.logs / "chat-cli.log"
+        self.service = service
+        self.runner = _LoopThread()
+
+    def __enter__(self) -> _RemoteChatHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(BaseException):
+            self.runner.call(self.service.aclose())
+        self.runner.close()
 
 
 class _ChatEngineHandle:
@@ -879,7 +983,10 @@ Ctrl+C stops a reply; twice at the prompt, quits."""
 
 
 def _interactive(
-    handle: _ChatEngineHandle, session: ChatSession, terminal: _Terminal, model: str
+    handle: _ChatEngineHandle | _RemoteChatHandle,
+    session: ChatSession,
+    terminal: _Terminal,
+    model: str,
 ) -> int:
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input())
@@ -907,7 +1014,10 @@ def _interactive(
 
 
 def _interactive_line(
-    handle: _ChatEngineHandle, session: ChatSession, terminal: _Terminal, text: str
+    handle: _ChatEngineHandle | _RemoteChatHandle,
+    session: ChatSession,
+    terminal: _Terminal,
+    text: str,
 ) -> bool:
     """One line typed at the prompt; True: quit."""
     if not text:
@@ -1030,14 +1140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.chats_command is None:
                 parser.parse_args(["chats", "--help"])
             return _chats(args)
-        if args.command == "models":
-            from llmos_desktop.cli_models import run_models
-
-            return run_models(args)
-        if args.command == "apps":
-            from llmos_desktop.cli_apps import run_apps
-
-            return run_apps(args)
+        if args.command in COMMAND_MODULES:
+            run: Callable[[argparse.Namespace], int] = getattr(
+                _command_module(args.command), f"run_{args.command}"
+            )
+            return run(args)
     except CliError as exc:
         print(f"llmos: error: {exc}", file=sys.stderr)
         return exc.code

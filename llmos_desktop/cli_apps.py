@@ -5,6 +5,7 @@
     llmos apps remove ID
     llmos apps export ID FILE
     llmos apps run ID [--model PATH] --input NAME=VALUE ... [--max-tokens N]
+    llmos apps run ID --engine NAME [--model ID] --input NAME=VALUE ...
     llmos apps publish ID... --repo OWNER/NAME
 
 Everything goes through core/apps/service.py with the app's folders (``LLMOS_HOME``)
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 from llmos_desktop.core.text import one_line
 
 if TYPE_CHECKING:
-    from llmos_desktop.core.apps.manifest import AppError
+    from llmos_desktop.core.apps.manifest import AppError, AppManifest
     from llmos_desktop.core.apps.service import AppsService, CatalogueItem
     from llmos_desktop.core.paths import AppPaths
     from llmos_desktop.core.settings import Settings
@@ -77,6 +78,8 @@ inputs); a number is written as digits, a toggle as true/false (yes/no, on/off, 
 Inputs not given take their defaults; a required one without a default must be given.
 
 The model is --model, else the last model the window loaded, else the starter model.
+With --engine NAME the app runs on that remote engine, and --model is one of its
+model ids (not needed when it serves only one).
 The reply streams to stdout; a structured app prints its result as JSON (indented)
 once it is complete and follows the app's schema.
 """
@@ -129,7 +132,18 @@ def add_apps_commands(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("id", metavar="ID", help="an installed or catalogue app")
-    run.add_argument("--model", "-m", metavar="PATH", help="a .gguf model file")
+    run.add_argument(
+        "--model",
+        "-m",
+        metavar="PATH",
+        help="a .gguf model file; with --engine, the id of a model that engine serves",
+    )
+    run.add_argument(
+        "--engine",
+        "-e",
+        metavar="NAME",
+        help="run on a remote engine ('llmos engines list'), not the local one",
+    )
     run.add_argument(
         "--input",
         "-i",
@@ -270,6 +284,8 @@ def _run(args: argparse.Namespace) -> int:
         # Inputs and the prompt are checked before an engine starts: a mistake costs
         # a moment, not a model load.
         prepare_run(app, values, max_tokens=args.max_tokens)
+        if args.engine:
+            return _run_remote(args, service, app, values)
         options = ChatOptions.from_settings(settings)
         model = _pick_model(args, options, settings, paths)
         spec = options.model_load(model, settings.load)
@@ -299,6 +315,45 @@ def _run(args: argparse.Namespace) -> int:
         if result.chat.stopped_by == "max_tokens" and app.mode != "structured":
             _note("llmos: note: the result reached the token limit (--max-tokens)")
         return 0
+
+
+def _run_remote(
+    args: argparse.Namespace, service: AppsService, app: AppManifest, values: dict[str, object]
+) -> int:
+    """``apps run --engine``: the same runner on a remote engine's model; nothing loads."""
+    from llmos_desktop.cli import CliError, _LoopThread, _Terminal
+    from llmos_desktop.cli_engines import EngineChoiceError, open_remote_engine, pick_remote_model
+    from llmos_desktop.core.apps.runner import AppRunResult
+
+    engines = open_remote_engine(service.paths)
+    loop = _LoopThread()
+    try:
+        try:
+            engine = pick_remote_model(engines, args.engine, args.model, loop.call)
+        except EngineChoiceError as exc:
+            raise CliError(str(exc), code=exc.code) from None
+        runner = service.runner_on(engines, engine.name, engine.model)
+        terminal = _Terminal(False)
+        result = AppRunResult(mode=app.mode)
+
+        async def consume() -> None:
+            async for piece in runner.run(app, values, result=result, max_tokens=args.max_tokens):
+                if app.mode != "structured":
+                    terminal.text(piece)
+
+        try:
+            loop.call(consume())
+        finally:
+            terminal.end_line()
+    finally:
+        with contextlib.suppress(BaseException):
+            loop.call(engines.aclose())
+        loop.close()
+    if app.mode == "structured":
+        _print_json(result.data)
+    if result.chat.finish_reason == "length" and app.mode != "structured":
+        _note("llmos: note: the result reached the token limit (--max-tokens)")
+    return 0
 
 
 _ACTIONS: Final[dict[str, Callable[[argparse.Namespace], int]]] = {

@@ -25,7 +25,11 @@ engine crash is restarted the same way. What each mode does:
 
 The model: ``run(..., model_load=spec)`` loads ``spec`` first when the engine holds
 something else; without it, the model that is loaded is used, and no model at all is
-``AppError("engine")`` with a message that says to load one. Engine failures (a refused
+``AppError("engine")`` with a message that says to load one. The engine may be a remote
+one (``RemoteEngine``, core/engines/remote.py, from ``AppsService.runner_on``): its
+model is the one it was made for, nothing is loaded, and a structured app's schema goes
+to the server as ``response_format`` (in the shape that server takes); the result is
+validated here all the same, since a third-party server may not enforce the schema. Engine failures (a refused
 request, a dead engine) come out as ``AppError("engine")``, the original exception as
 its ``__cause__``; a cancelled run (Stop) stops the engine's generation as a chat does.
 """
@@ -254,7 +258,7 @@ class AppRunner:
         chat: ChatResult,
         on_progress: Callable[[dict[str, Any]], None] | None,
     ) -> AsyncIterator[str]:
-        from llmos_desktop.core.engine.control.client import EngineAPIError
+        from llmos_desktop.core.engine.control.client import EngineAPIError, EngineConnectionError
         from llmos_desktop.core.engine.control.service import EngineUnavailable
 
         # response_format only for structured apps: form and chat apps ask nothing of
@@ -273,6 +277,8 @@ class AppRunner:
                 yield delta.text
         except EngineAPIError as exc:
             raise AppError("engine", "", exc.message) from exc
+        except EngineConnectionError as exc:  # a remote engine went away or stalled
+            raise AppError("engine", "", one_line(str(exc), 400)) from exc
         except EngineUnavailable as exc:
             raise AppError("engine", "", exc.failure.message) from exc
 

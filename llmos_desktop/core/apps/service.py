@@ -43,6 +43,7 @@ from llmos_desktop.core.apps.store import APPS_FOLDER, AppStore
 
 if TYPE_CHECKING:
     from llmos_desktop.core.engine.contract import SamplingOptions
+    from llmos_desktop.core.engines.service import EnginesService
     from llmos_desktop.core.models.hub import HubClient
     from llmos_desktop.core.models.service import ModelsService
     from llmos_desktop.core.paths import AppPaths
@@ -343,6 +344,19 @@ class AppsService:
     ) -> AppRunner:
         """A runner of apps on ``engine`` (the window's, or the command line's)."""
         return AppRunner(engine, base_sampling=base_sampling)
+
+    def runner_on(
+        self,
+        engines: EnginesService,
+        engine_name: str,
+        model_id: str,
+        *,
+        base_sampling: SamplingOptions | None = None,
+    ) -> AppRunner:
+        """A runner of apps on ``model_id`` of the remote engine ``engine_name``. Blocking
+        the first time per engine (the key is read from the keyring): in the window, on
+        the executor."""
+        return AppRunner(engines.engine_for(engine_name, model_id), base_sampling=base_sampling)
 
     # --- life cycle ----------------------------------------------------------------------
 

@@ -10,6 +10,10 @@ Settings. ``CHAT_SAMPLING_FIELDS`` names the ones a chat's settings panel shows;
 others (penalties, stop strings) are kept as the settings had them. ``n_ctx`` is checked
 against the contract's ``LoadOptions`` bounds, also without re-listing them.
 
+``engine`` names a remote engine (Settings → Engines, ``llmos engines``): the chat's
+replies then come from that server, and ``model_path`` holds the id of the model it
+serves instead of a file. None, the default, is the local engine.
+
 Values read back from the store pass ``ChatOptions.from_stored``: a value that no
 longer validates (hand-edited, or from another version) falls back to its default
 alone, and the others are kept, as Settings does.
@@ -30,6 +34,10 @@ from llmos_desktop.core.engine.contract import (
     SamplingOptions,
 )
 from llmos_desktop.core.settings import Settings
+
+ENGINE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+"""A remote engine's name (core/engines/types.py ``NAME_PATTERN``; a test keeps them equal,
+so that this module does not import the engines package)."""
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +70,14 @@ class ChatOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model_path: Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS)] | None = Field(
-        None, description="the .gguf file this chat uses (None: whatever is loaded)"
+        None,
+        description="the .gguf file this chat uses (None: whatever is loaded); on a remote "
+        "engine, the id of the model it serves",
+    )
+    engine: Annotated[str, Field(pattern=ENGINE_NAME_PATTERN)] | None = Field(
+        None,
+        description="None: the local engine; else the name of a remote engine "
+        "(Settings → Engines), and model_path is that engine's model id",
     )
     system_prompt: Annotated[str, Field(max_length=MAX_SYSTEM_PROMPT_CHARS)] = Field(
         "", description="sent as the first message of every prompt when not empty"
@@ -125,6 +140,8 @@ class ChatOptions(BaseModel):
                         del values["sampling"]
                 elif loc and loc[0] in values:
                     del values[loc[0]]
+                    if loc[0] == "engine":  # a remote model id is no file: drop it too
+                        values.pop("model_path", None)
                 else:
                     break
         return cls()
@@ -137,6 +154,23 @@ class ChatOptions(BaseModel):
         """A copy with some sampling fields changed, validated with the contract's bounds."""
         return self.model_copy(update={"sampling": self.sampling.sampling(**changes)})
 
+    @property
+    def remote(self) -> bool:
+        """Replies come from a remote engine (``engine``), not the local one."""
+        return self.engine is not None
+
+    def on_remote(self, engine: str, model_id: str) -> ChatOptions:
+        """A copy that replies with ``model_id`` of remote engine ``engine`` (validated)."""
+        return type(self).model_validate(
+            {**self.model_dump(), "engine": engine, "model_path": model_id}
+        )
+
+    def on_local(self, model_path: str | None) -> ChatOptions:
+        """A copy that replies with the local engine and ``model_path`` (validated)."""
+        return type(self).model_validate(
+            {**self.model_dump(), "engine": None, "model_path": model_path}
+        )
+
     def model_load(self, path: str, load: LoadOptions) -> ModelLoad:
         """What to load for this chat: ``path`` with the app's load options and this chat's
         context size (when it has one)."""
@@ -146,4 +180,4 @@ class ChatOptions(BaseModel):
         return ModelLoad(path=path, **values)
 
 
-__all__ = ["CHAT_SAMPLING_FIELDS", "MAX_SYSTEM_PROMPT_CHARS", "ChatOptions"]
+__all__ = ["CHAT_SAMPLING_FIELDS", "ENGINE_NAME_PATTERN", "MAX_SYSTEM_PROMPT_CHARS", "ChatOptions"]

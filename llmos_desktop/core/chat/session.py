@@ -25,6 +25,11 @@ actions; the rules live here and are tested without a window
   how many (``on_truncated``), so the pane can say so.
 - A dead engine is restarted (with its model) by the Engine service before the reply;
   the listener hears about it, with progress, so the pane can say so.
+- The engine may be a remote one (``RemoteEngine``, core/engines/remote.py, chosen by
+  ``ChatOptions.engine``): the same rules hold. A remote failure (refused key, unknown
+  model, a stream that breaks half way, a stalled server) is one of the engine errors
+  with a message a person can act on; the text that arrived is kept, marked incomplete,
+  and the user's message is handed back when nothing arrived.
 
 Store calls run on the loop's default executor, never on the event loop's thread: the
 window's loop must not wait for a disk or for another process's write lock. A cancelled
@@ -56,7 +61,12 @@ from llmos_desktop.core.chat.store import (
     ReplyWriter,
 )
 from llmos_desktop.core.engine.contract import ModelLoad, SamplingOptions
-from llmos_desktop.core.engine.control.client import ChatResult, EngineAPIError, TextDelta
+from llmos_desktop.core.engine.control.client import (
+    ChatResult,
+    EngineAPIError,
+    EngineConnectionError,
+    TextDelta,
+)
 from llmos_desktop.core.engine.control.service import EngineUnavailable
 from llmos_desktop.core.text import one_line
 
@@ -294,6 +304,13 @@ class ChatSession:
         await self._io(self.store.delete_message, message_id)
         await self.refresh()
 
+    def use_engine(self, engine: ChatEngine) -> None:
+        """Reply with ``engine`` from now on (the local Engine, or a ``RemoteEngine`` of
+        core/engines when the chat's options name a remote engine); refused while a
+        reply runs."""
+        self._refuse_while_replying()
+        self.engine = engine
+
     def _refuse_while_replying(self) -> None:
         if self._replying:
             raise RuntimeError("a reply is running")
@@ -419,7 +436,11 @@ class ChatSession:
             options = self._options
             loaded = self.engine.loaded
             if options.model_path is None and loaded is not None:
-                options = options.model_copy(update={"model_path": loaded.path})
+                remote = getattr(self.engine, "engine_name", None)
+                if isinstance(remote, str):
+                    options = options.on_remote(remote, loaded.path)
+                else:
+                    options = options.model_copy(update={"model_path": loaded.path})
             created = self.store.create_conversation(options=options)
             self._conversation_id = created.id
             self._options = options
@@ -522,7 +543,8 @@ class ChatSession:
             outcome = Outcome.STOPPED
             raise
         except Exception as exc:  # the conversation must outlive any failure
-            if not isinstance(exc, EngineAPIError | EngineUnavailable | ChatStoreError):
+            known = EngineAPIError | EngineConnectionError | EngineUnavailable | ChatStoreError
+            if not isinstance(exc, known):
                 log.exception("chat reply failed")
             error = exc
         finally:
