@@ -2,6 +2,7 @@
 
 ``--engine-probe PATH`` is the engine's throwaway test of a model file that llama.cpp
 might abort or hang on (see llama_api.probe_main); the engine starts it so.
+``--lab-worker`` is the model lab's worker process (core/lab/worker.py).
 
 The engine flag is checked before anything heavy is imported, so the engine process
 never loads Qt and the frozen app can use one executable for both. ``--self-test MODEL``
@@ -75,6 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from llmos_desktop.core.engine.process.llama_api import probe_main
 
         return probe_main(args[1:])
+    if args[:1] == ["--lab-worker"]:
+        # The model lab's worker: one JSON job on stdin (core/lab/worker.py).
+        from llmos_desktop.core.lab.worker import worker_main
+
+        return worker_main(args[1:])
     if "--engine-child" in args:
         from llmos_desktop.core.engine.process.child import child_main
 

@@ -38,6 +38,8 @@ The ``--json`` shapes (fields may be added later; these keep their names and mea
     has_chat_template  boolean
     is_mmproj          boolean: a vision projector, not a model to chat with
     source_repo        string or null: the Hub repository it was downloaded from
+    origin             object or null: made here by 'llmos lab quantize': source (the
+                       file it was made from), qtype, created_at, source_sha256
     last_used          string or null: ISO 8601 time in UTC
     error              string or null: why it cannot be used (unreadable, incomplete,
                        parts missing); the other fields are then what could be read
@@ -75,6 +77,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -119,6 +122,8 @@ why the model cannot be used (an incomplete copy, parts of a split model missing
   has_chat_template  boolean
   is_mmproj          boolean: a vision projector, not a model to chat with
   source_repo        string or null: the Hub repository it was downloaded from
+  origin             object or null: made here by 'llmos lab quantize': source,
+                     qtype, created_at, source_sha256
   last_used          string or null: ISO 8601 time in UTC
   error              string or null: why it cannot be used
   defaults           object: n_ctx, n_gpu_layers (integer, "auto" or null),
@@ -276,6 +281,8 @@ def _list_row(model: LocalModel) -> tuple[str, str, str, str, str, str]:
             details.append("no chat template")
         if model.source_repo:
             details.append(f"from {model.source_repo}")
+        if model.origin is not None:
+            details.append(f"{model.origin.qtype} of {Path(model.origin.source).name}")
         if model.in_place:
             details.append(f"in place: {model.path}")
     return (
@@ -633,6 +640,7 @@ def _model_json(model: LocalModel, *, read_only: bool) -> dict[str, Any]:
         "has_chat_template": model.has_chat_template,
         "is_mmproj": model.is_mmproj,
         "source_repo": model.source_repo,
+        "origin": asdict(model.origin) if model.origin is not None else None,
         "last_used": model.last_used.isoformat() if model.last_used else None,
         "error": model.error,
         "defaults": {

@@ -59,6 +59,7 @@ from llmos_desktop.core.models.naming import is_mmproj, model_stem, quant_of, sp
 from llmos_desktop.core.models.types import (
     LocalModel,
     ModelDefaults,
+    ModelOrigin,
     ModelsError,
     ModelsErrorKind,
 )
@@ -258,6 +259,7 @@ class _Entry:
     revision: str | None = None
     last_used: datetime | None = None
     defaults: ModelDefaults | None = None  # None: never set (ModelDefaults())
+    origin: dict[str, str] | None = None  # a quantization made here: record_origin
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -271,6 +273,8 @@ class _Entry:
             data["last_used"] = self.last_used.isoformat()
         if self.defaults is not None:
             data["defaults"] = asdict(self.defaults)
+        if self.origin is not None:
+            data["origin"] = dict(self.origin)
         return data
 
 
@@ -308,7 +312,20 @@ def _entry_from_json(data: object) -> _Entry:
         revision=revision if isinstance(revision, str) else None,
         last_used=last_used,
         defaults=_defaults_from_json(data.get("defaults")),
+        origin=_origin_from_json(data.get("origin")),
     )
+
+
+ORIGIN_KEYS = ("source", "source_sha256", "qtype", "created_at")
+
+
+def _origin_from_json(data: object) -> dict[str, str] | None:
+    if not isinstance(data, dict):
+        return None
+    origin = {key: value for key in ORIGIN_KEYS if isinstance(value := data.get(key), str)}
+    if not all(key in origin for key in ("source", "qtype", "created_at")):
+        return None
+    return origin
 
 
 class _Damaged(Exception):
@@ -607,6 +624,25 @@ class ModelLibrary:
         with self._lock:
             self._update(key, lambda e: replace(e, source_repo=repo_id, revision=revision))
 
+    def record_origin(
+        self,
+        path: Path,
+        *,
+        source: Path,
+        qtype: str,
+        created_at: datetime,
+        source_sha256: str | None = None,
+    ) -> None:
+        """Remember that ``path`` was made here from ``source`` (the Lab's quantizations):
+        ``LocalModel.origin`` then says so."""
+        origin = {"source": str(Path(source).absolute()), "qtype": qtype}
+        origin["created_at"] = created_at.isoformat()
+        if source_sha256 is not None:
+            origin["source_sha256"] = source_sha256
+        key = str(Path(path).absolute())
+        with self._lock:
+            self._update(key, lambda e: replace(e, origin=origin))
+
     # --- inside -----------------------------------------------------------------------
 
     def _folder_root(self, *, create: bool = False) -> Path | None:
@@ -682,6 +718,7 @@ class ModelLibrary:
             last_used=entry.last_used,
             error=errors[0] if errors else None,
             defaults=entry.defaults if entry.defaults is not None else ModelDefaults(),
+            origin=ModelOrigin(**entry.origin) if entry.origin is not None else None,
         )
 
     def _model_at(self, first: Path) -> LocalModel:

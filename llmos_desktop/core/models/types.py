@@ -26,6 +26,7 @@ __all__ = [
     "LocalModel",
     "MachineMemory",
     "ModelDefaults",
+    "ModelOrigin",
     "ModelsError",
     "ModelsErrorKind",
     "Recommendation",
@@ -224,6 +225,16 @@ class ModelDefaults:
 
 
 @dataclass(frozen=True)
+class ModelOrigin:
+    """Where a model made on this machine came from (the Lab's quantizations)."""
+
+    source: str  # the file it was made from (absolute path)
+    qtype: str  # what it was made into, e.g. "Q4_K_M"
+    created_at: str  # ISO 8601
+    source_sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class LocalModel:
     """One model in the library: a GGUF file, or the shards of a split model."""
 
@@ -243,3 +254,4 @@ class LocalModel:
     last_used: datetime | None = None
     error: str | None = None  # set when the file cannot be read: the row says why
     defaults: ModelDefaults = field(default_factory=ModelDefaults)
+    origin: ModelOrigin | None = None  # made here, by the Lab's quantization

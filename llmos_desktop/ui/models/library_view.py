@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
@@ -190,6 +191,10 @@ class LibraryTableModel(QAbstractTableModel):
         if column == SOURCE:
             if model.source_repo:
                 return model.source_repo
+            if model.origin is not None:
+                return self.tr("{qtype} of {file}, made here").format(
+                    qtype=model.origin.qtype, file=Path(model.origin.source).name
+                )
             if model.id in self._read_only:
                 return self.tr("Comes with LLMOS Desktop")
             return self.tr("Used in place") if model.in_place else self.tr("Models folder")

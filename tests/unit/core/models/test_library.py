@@ -489,6 +489,31 @@ def test_defaults_sources_and_last_use_are_kept(folder: Path, registry: Path) ->
     assert library.find("m").source_repo == "owner/repo"  # other fields untouched
 
 
+def test_a_quantization_made_here_keeps_its_origin(folder: Path, registry: Path) -> None:
+    source = _model(folder / "m-f16.gguf")
+    made = _model(folder / "quantized" / "m-Q4_K_M.gguf")
+    library = _library(folder, registry)
+    created = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+
+    library.record_origin(made, source=source, qtype="Q4_K_M", created_at=created)
+
+    models = {m.name: m for m in _library(folder, registry).scan()}  # read back from the file
+    origin = models["m-Q4_K_M"].origin
+    assert origin is not None
+    assert (origin.source, origin.qtype) == (str(source), "Q4_K_M")
+    assert datetime.fromisoformat(origin.created_at) == created
+    assert models["m-f16"].origin is None
+
+
+def test_an_origin_with_missing_fields_reads_as_none(folder: Path, registry: Path) -> None:
+    path = _model(folder / "m.gguf")
+    registry.parent.mkdir(parents=True)
+    registry.write_text(
+        json.dumps({"version": 1, "models": {str(path): {"origin": {"qtype": 5, "source": "x"}}}})
+    )
+    assert _library(folder, registry).find("m").origin is None
+
+
 @pytest.mark.parametrize(
     "defaults",
     [
