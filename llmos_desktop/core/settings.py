@@ -38,6 +38,7 @@ from llmos_desktop.core.appearance import THEMES as THEMES
 from llmos_desktop.core.appearance import Language as Language
 from llmos_desktop.core.appearance import Theme as Theme
 from llmos_desktop.core.atomic import write_text_atomic
+from llmos_desktop.core.engine.api_server import ApiServerConfig
 from llmos_desktop.core.engine.contract import (
     DEFAULT_PROMPT_CACHE_MB,
     LoadOptions,
@@ -55,6 +56,7 @@ MAX_KV_STATE_DISK_MB = 1 << 20  # 1 TiB: a bound against typos, not a recommenda
 MAX_CHAT_ID_CHARS = 128
 MAX_PATH_CHARS = 4096
 MAX_URL_CHARS = 2048
+MAX_KEEP_ALIVE_S = 24 * 3600  # the Developer page's "unload after idle", in whole minutes
 
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,12 @@ class Settings(BaseModel):
     # The Store's remote catalogue: a Hugging Face repository ("owner/name") with an
     # index.json of .llmapp files; None: the built-in catalogue only.
     apps_catalogue_repo: str | None = Field(None, min_length=3, max_length=200)
+    # The Developer page (issue 13): the window's API server for other programs (off,
+    # 127.0.0.1:1234, no key by default; the key is kept in this file, which only the
+    # user can read), and how long the engine keeps an idle model loaded (0: always;
+    # the engine reads it when it starts). Defaults, so no older file needs a migration.
+    api_server: ApiServerConfig = ApiServerConfig()
+    engine_keep_alive_s: int = Field(0, ge=0, le=MAX_KEEP_ALIVE_S)
 
     @field_validator("window_geometry")
     @classmethod

@@ -1,9 +1,10 @@
 """The main window: navigation on the left, one page at a time, engine state below.
 
 Pages receive their services in constructors: Chat (the engine, the chat store), Models
-(ModelsService), Store (AppsService, the engine) and Settings. Every
-page is one click, one arrow key in the navigation list, or Ctrl+1..4 away (the *Go*
-menu lists them).
+(ModelsService), Store (AppsService, the engine), Lab (LabService: quantize, measure,
+compare), Developer (the engine's API server for other programs) and Settings. Every
+page is one click, one arrow key in the navigation list, or Ctrl+1..6 away (the *Go*
+menu lists them); Settings, last, also has the platform's Preferences key.
 
 The window keeps what should survive a restart in Settings: its geometry (size,
 position, maximized; saved when it closes) and the chat that was open
@@ -12,12 +13,15 @@ position, maximized; saved when it closes) and the chat that was open
 The status bar is driven by state (ui/status_bar.py): the chat page says what the
 engine does (``engine_state_changed``), what it loaded (``model_loaded``: backend,
 context, memory) and how fast the last reply was (``reply_finished``); the window only
-forwards that to the bar.
+forwards that to the bar. While the API server is on, the bar also says when the engine
+is busy with other programs' requests (polled from the engine, ``Engine.busy``); a
+server that was on at the last close is switched on again once the pages are built.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -47,9 +51,13 @@ if TYPE_CHECKING:
     from llmos_desktop.core.engine.contract import ModelLoad
     from llmos_desktop.core.engine.control.service import Engine
     from llmos_desktop.core.engine.errors import EngineFailure
+    from llmos_desktop.core.engines.service import EnginesService
+    from llmos_desktop.core.lab.service import LabService
     from llmos_desktop.core.models.service import ModelsService
     from llmos_desktop.core.settings import Settings, SettingsWriter
     from llmos_desktop.ui.chat_page import ChatPage
+    from llmos_desktop.ui.developer.page import DeveloperPage
+    from llmos_desktop.ui.lab.page import LabPage
     from llmos_desktop.ui.settings_page import SettingsPage
 
 log = logging.getLogger(__name__)
@@ -65,7 +73,7 @@ class MainWindow(QMainWindow):
     pages_built = Signal()  # the pages are in the frame (build_pages)
     open_chat_changed = Signal(object)  # str | None: the chat reopened at the next start
 
-    CHAT_PAGE, MODELS_PAGE, STORE_PAGE, SETTINGS_PAGE = range(4)
+    CHAT_PAGE, MODELS_PAGE, STORE_PAGE, LAB_PAGE, DEVELOPER_PAGE, SETTINGS_PAGE = range(6)
 
     def __init__(
         self,
@@ -110,16 +118,29 @@ class MainWindow(QMainWindow):
         self.navigation.setFrameShape(QListWidget.Shape.NoFrame)
         self.pages = QStackedWidget(self)
         self.pages.setObjectName("pages")
-        # Empty until build_pages puts the real pages in their places. The Settings page
-        # is built when first shown even then: it is not needed to start, and its many
-        # spin boxes cost a few tens of milliseconds.
-        self._slots = [QWidget(self) for _ in range(4)]
+        # Empty until build_pages puts the real pages in their places. The Lab, Developer
+        # and Settings pages are built when first shown even then: they are not needed to
+        # start, and their many fields cost a few tens of milliseconds.
+        self._slots = [QWidget(self) for _ in range(6)]
         self._settings_page: SettingsPage | None = None
+        self._developer_page: DeveloperPage | None = None
+        self._lab_page: LabPage | None = None
+        self._lab: LabService | None = None
+        self._api_task: asyncio.Future[None] | None = None
+        self._engines: EnginesService | None = None
+        self._engines_lock = threading.Lock()
         self.page_actions: list[QAction] = []
         go_menu = self.menuBar().addMenu(self.tr("&Go"))
         for number, (label, slot) in enumerate(
             zip(
-                (self.tr("Chat"), self.tr("Models"), self.tr("Store"), self.tr("Settings")),
+                (
+                    self.tr("Chat"),
+                    self.tr("Models"),
+                    self.tr("Store"),
+                    self.tr("Lab"),
+                    self.tr("Developer"),
+                    self.tr("Settings"),
+                ),
                 self._slots,
                 strict=True,
             ),
@@ -136,7 +157,7 @@ class MainWindow(QMainWindow):
         preferences = QKeySequence(QKeySequence.StandardKey.Preferences)
         if not preferences.isEmpty():
             self.page_actions[self.SETTINGS_PAGE].setShortcuts(
-                [QKeySequence("Ctrl+4"), preferences]
+                [QKeySequence(f"Ctrl+{self.SETTINGS_PAGE + 1}"), preferences]
             )
         for row in range(self.navigation.count()):
             self.navigation.item(row).setSizeHint(QSize(0, 32))
@@ -180,12 +201,19 @@ class MainWindow(QMainWindow):
             self.build_pages(settings=settings, engine=engine)
 
     def build_pages(
-        self, *, settings: Settings, engine: Engine, models: ModelsService | None = None
+        self,
+        *,
+        settings: Settings,
+        engine: Engine,
+        models: ModelsService | None = None,
+        engines: EnginesService | None = None,
     ) -> None:
         """Put the pages in the frame, with their services; emits ``pages_built``.
 
         ``models`` (default: one made here) is the Models page's service; the chat page
-        asks it how each model file loads (its per-model defaults).
+        asks it how each model file loads (its per-model defaults). ``engines`` (default:
+        one made here) is the remote engines' service: Settings → Remote engines edits
+        them, the chat's picker lists their models.
         """
         from llmos_desktop.core.apps.service import AppsService
         from llmos_desktop.core.models.service import ModelsService
@@ -202,12 +230,14 @@ class MainWindow(QMainWindow):
         if settings.theme != self.theme.choice:
             self.theme.apply(settings.theme)
         self.models = models if models is not None else ModelsService(self.paths, settings)
+        self._engines = engines
         self._chat_page = ChatPage(
             engine=engine,
             settings=settings,
             paths=self.paths,
             settings_writer=self._settings_writer,
             load_options=self.models.load_options_for,
+            engines=lambda: self.engines,
             parent=self,
         )
         self.models_page = ModelsPage(self.models, settings, self._settings_writer, self)
@@ -233,6 +263,13 @@ class MainWindow(QMainWindow):
         self.models_page.start()
         if self.pages.currentIndex() == self.SETTINGS_PAGE:
             self.settings_page  # noqa: B018  # the user went there while the pages were built
+        elif self.pages.currentIndex() == self.DEVELOPER_PAGE:
+            self.developer_page  # noqa: B018
+        elif self.pages.currentIndex() == self.LAB_PAGE:
+            self.lab_page  # noqa: B018
+        if settings.api_server.enabled and self._developer_page is None:
+            # On at the last close: on again, without building the page.
+            self._apply_api_server_at_start()
         self.pages_built.emit()
 
     def _replace_slot(self, row: int, page: QWidget) -> None:
@@ -285,7 +322,8 @@ class MainWindow(QMainWindow):
     # --- public API ---------------------------------------------------------------------
 
     def show_page(self, row: int) -> None:
-        """Show page ``row`` (CHAT_PAGE, MODELS_PAGE, STORE_PAGE, SETTINGS_PAGE)."""
+        """Show page ``row`` (CHAT_PAGE, MODELS_PAGE, STORE_PAGE, LAB_PAGE, DEVELOPER_PAGE,
+        SETTINGS_PAGE)."""
         self.navigation.setCurrentRow(row)
 
     @property
@@ -299,12 +337,86 @@ class MainWindow(QMainWindow):
                 paths=self.paths,
                 writer=self.settings_writer,
                 token_store=self.models.token,
+                engines=self.engines,
                 parent=self,
             )
             page.settings_changed.connect(self._on_settings_page_settings_changed)
+            if page.engines_section is not None:
+                page.engines_section.engines_changed.connect(
+                    self._on_engines_section_engines_changed
+                )
             self._replace_slot(self.SETTINGS_PAGE, page)
             self._settings_page = page
         return self._settings_page
+
+    @property
+    def engines(self) -> EnginesService:
+        """The remote engines' service, made on first use (the chat page asks for it on
+        a worker thread once its chats are open: its modules are not needed to start)."""
+        with self._engines_lock:
+            if self._engines is None:
+                from llmos_desktop.core.engines.service import EnginesService
+
+                self._engines = EnginesService(self.paths)
+            return self._engines
+
+    @property
+    def developer_page(self) -> DeveloperPage:
+        """The Developer page, built on first use."""
+        if self._developer_page is None:
+            from llmos_desktop.ui.developer.page import DeveloperPage
+
+            page = DeveloperPage(
+                engine=self.engine,
+                settings=self.settings,
+                writer=self.settings_writer,
+                parent=self,
+            )
+            page.api_server_changed.connect(self._on_developer_page_api_server_changed)
+            self._replace_slot(self.DEVELOPER_PAGE, page)
+            self._developer_page = page
+        return self._developer_page
+
+    @property
+    def lab(self) -> LabService:
+        """The Lab's service (quantize, measure, score, stored results), made on first use."""
+        if self._lab is None:
+            from llmos_desktop.core.lab.service import LabService
+
+            self._lab = LabService(
+                self.paths, self.settings, engine=self.engine, apps=self.apps, models=self.models
+            )
+        return self._lab
+
+    @property
+    def lab_page(self) -> LabPage:
+        """The Lab page, built on first use."""
+        if self._lab_page is None:
+            from llmos_desktop.ui.lab.page import LabPage
+
+            page = LabPage(self.lab, self.settings, self, engine=self.engine)
+            page.model_added.connect(self._on_lab_page_model_added)
+            self.models_page.library_changed.connect(page.reload_models)
+            page.engine_state_changed.connect(self._on_chat_page_engine_state_changed)
+            self._replace_slot(self.LAB_PAGE, page)
+            self._lab_page = page
+        return self._lab_page
+
+    def _on_lab_page_model_added(self, _path: str) -> None:
+        self.models_page.refresh_library()  # the new quantization is in the library
+
+    def _apply_api_server_at_start(self) -> None:
+        import asyncio
+
+        async def apply() -> None:
+            try:
+                state = await self.engine.set_api_server(self.settings.api_server)
+            except Exception as exc:  # the Developer page says why when it is opened
+                log.warning("the API server could not be started: %s", exc)
+                return
+            self._on_developer_page_api_server_changed(state)
+
+        self._api_task = asyncio.ensure_future(apply())
 
     @property
     def engine_label(self) -> QLabel:
@@ -345,13 +457,24 @@ class MainWindow(QMainWindow):
         # shutdown waits for its tasks and the store (the event loop runs meanwhile).
         if self._settings_page is not None:
             await self._settings_page.flush()
+        if self._developer_page is not None:
+            await self._developer_page.shutdown()
+        if self._lab_page is not None:
+            await self._lab_page.shutdown()
+        if self._api_task is not None:
+            self._api_task.cancel()
+            await asyncio.gather(self._api_task, return_exceptions=True)
         await self.store_page.shutdown()
         await self.models_page.shutdown()
         await self.chat_page.shutdown()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.apps.close)
+        if self._lab is not None:
+            await loop.run_in_executor(None, self._lab.close)
         # Joins the download threads (their partial files stay for the next start).
         await loop.run_in_executor(None, self.models.close)
+        if self._engines is not None:
+            await self._engines.aclose()
         try:
             await asyncio.wrap_future(self.settings_writer.save(self.settings))
         except OSError as exc:
@@ -384,6 +507,10 @@ class MainWindow(QMainWindow):
     def _on_navigation_current_row_changed(self, row: int) -> None:
         if row == self.SETTINGS_PAGE and self.pages_ready:
             self.settings_page  # noqa: B018  # built here, on first use
+        elif row == self.DEVELOPER_PAGE and self.pages_ready:
+            self.developer_page  # noqa: B018  # built here, on first use
+        elif row == self.LAB_PAGE and self.pages_ready:
+            self.lab_page  # noqa: B018  # built here, on first use
         if row >= 0:
             self.pages.setCurrentIndex(row)
 
@@ -392,6 +519,8 @@ class MainWindow(QMainWindow):
             self.store_page.apply_setting(name)
         if name in ("models_dir", "hub_endpoint", "http_proxy", "hf_token"):
             self.models_page.apply_setting(name)
+        if self._lab is not None:
+            self._lab.update_settings(self.settings)
         elif name == "theme":
             self.theme.apply(self.settings.theme)
         elif name == "enter_sends":
@@ -401,6 +530,21 @@ class MainWindow(QMainWindow):
             from llmos_desktop.core.chat.options import ChatOptions
 
             self.chat_page.set_default_sampling(ChatOptions.from_settings(self.settings))
+
+    def _on_engines_section_engines_changed(self) -> None:
+        self.chat_page.refresh_remote_models()
+
+    def _on_developer_page_api_server_changed(self, state: dict[str, Any] | None) -> None:
+        """The API server is on (``state``) or off: the bar says when it is busy."""
+        if state and state.get("enabled"):
+            self.status_bar.start_api_polling(self._engine_busy)
+        else:
+            self.status_bar.stop_api_polling()
+
+    async def _engine_busy(self) -> dict[str, Any]:
+        if self._engine is None or not self._engine.running:
+            return {}  # asking must not start an engine
+        return dict(await self._engine.busy())
 
     def _on_models_page_load_requested(self, spec: ModelLoad) -> None:
         # The chat page loads it with the same per-model options (load_options_for).

@@ -1,6 +1,7 @@
 """The Settings page: language, theme, how Enter behaves, the chat's default sampling, how
 models are loaded, the disk budget for saved conversation states, where data lives, and
-the models folder and how the Hugging Face Hub is reached (endpoint, proxy, token).
+the models folder and how the Hugging Face Hub is reached (endpoint, proxy, token), and
+the remote engines (ui/settings_engines.py: OpenAI-compatible servers the chat can use).
 
 Every number is bounded by the engine contract (``field_bounds`` reads the pydantic
 constraints of SamplingOptions, LoadOptions and Settings), so the page cannot store a
@@ -71,7 +72,9 @@ from llmos_desktop.ui.widgets.fields import (
 )
 
 if TYPE_CHECKING:
+    from llmos_desktop.core.engines.service import EnginesService
     from llmos_desktop.core.models.hub_token import TokenStore
+    from llmos_desktop.ui.settings_engines import EnginesSection
 
 # Sample addresses shown in empty fields: not words, so not translated.
 ENDPOINT_EXAMPLE = "https://hub.example.com"
@@ -102,10 +105,14 @@ class SettingsPage(QWidget):
         writer: SettingsWriter,
         token_store: TokenStore | None = None,
         environ: Mapping[str, str] | None = None,
+        engines: EnginesService | None = None,
         parent: QWidget | None = None,
     ) -> None:
+        """``engines``: the remote engines' service (the section is there only with it)."""
         super().__init__(parent)
         self.setObjectName("settingsPage")
+        self._engines = engines
+        self.engines_section: EnginesSection | None = None
         self._settings = settings
         self._paths = paths
         self._writer = writer
@@ -147,6 +154,11 @@ class SettingsPage(QWidget):
         column.addWidget(self._loading_group(content))
         column.addWidget(self._storage_group(content))
         column.addWidget(self._hub_group(content))
+        if self._engines is not None:
+            from llmos_desktop.ui.settings_engines import EnginesSection
+
+            self.engines_section = EnginesSection(self._engines, content)
+            column.addWidget(self.engines_section)
         column.addStretch(1)
         # One label column for every group, so the fields line up down the page.
         width = max(label.sizeHint().width() for label in self._row_labels)
@@ -717,6 +729,8 @@ class SettingsPage(QWidget):
             await asyncio.gather(self._save_task, return_exceptions=True)
         if self._token_task is not None:
             await asyncio.gather(self._token_task, return_exceptions=True)
+        if self.engines_section is not None:
+            await self.engines_section.shutdown()
 
     # --- models and the Hub ---------------------------------------------------------------
 

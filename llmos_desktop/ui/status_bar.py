@@ -9,13 +9,18 @@ and ``show_reply_timings`` a reply's timings.
 While a model is loaded the engine process's memory is measured every few seconds
 (psutil on its pid, imported on first use, read on the loop's executor so the GUI thread
 never waits for /proc). No model, no polling: an idle window costs nothing.
+
+While the API server is on (the Developer page), other programs share the engine with
+the window: ``start_api_polling`` asks the engine how many API requests it serves
+(``Engine.busy()``) every ``API_POLL_MS`` and the bar says "Busy with an API request"
+while there are any, so a reply that waits its turn is not a mystery. Off, no polling.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QLocale, Qt, QTimer, Signal
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MEMORY_POLL_MS = 3000
+API_POLL_MS = 1500
 
 
 class EngineState(enum.StrEnum):
@@ -54,6 +60,7 @@ class EngineStatusBar(QStatusBar):
     """State, model, backend, context size, engine memory and the last reply's speed."""
 
     memory_measured = Signal(object)  # bytes (int), or None when the process was gone
+    api_busy_measured = Signal(int)  # API requests in flight, at each poll
 
     def __init__(
         self,
@@ -69,6 +76,9 @@ class EngineStatusBar(QStatusBar):
         self._model: str | None = None
         self._progress: float | None = None
         self._poll_task: asyncio.Task[None] | None = None
+        self._api_busy = 0
+        self._api_fetch: Callable[[], Awaitable[Mapping[str, Any]]] | None = None
+        self._api_task: asyncio.Task[None] | None = None
 
         self.state_label = self._label("engineState", self.tr("Engine state"))
         self.backend_label = self._label("engineBackend", self.tr("Backend"))
@@ -78,15 +88,24 @@ class EngineStatusBar(QStatusBar):
         self.memory_label = self._label("engineMemory", self.tr("Engine memory"))
         self.memory_label.setToolTip(self.tr("Memory the engine process uses"))
         self.speed_label = self._label("replySpeed", self.tr("Last reply speed"))
+        self.api_busy_label = self._label("engineApiBusy", self.tr("API requests"))
+        self.api_busy_label.setToolTip(
+            self.tr("Other programs' requests are served in turn with this window's replies")
+        )
+        self.api_busy_label.setContentsMargins(6, 0, 6, 0)
         self.state_label.setContentsMargins(8, 0, 0, 0)
         for label in (self.backend_label, self.context_label, self.memory_label):
             label.setContentsMargins(6, 0, 6, 0)
         self.speed_label.setContentsMargins(6, 0, 8, 0)
         self.addWidget(self.state_label, 1)
+        self.addPermanentWidget(self.api_busy_label)
         for label in (self.backend_label, self.context_label, self.memory_label):
             self.addPermanentWidget(label)
         self.addPermanentWidget(self.speed_label)
 
+        self._api_timer = QTimer(self)
+        self._api_timer.setInterval(API_POLL_MS)
+        self._api_timer.timeout.connect(self._on_api_timer_timeout)
         self._memory_timer = QTimer(self)
         self._memory_timer.setInterval(MEMORY_POLL_MS)
         self._memory_timer.timeout.connect(self._on_memory_timer_timeout)
@@ -182,11 +201,41 @@ class EngineStatusBar(QStatusBar):
         self.speed_label.setText(text)
         self._render()
 
+    def set_api_busy(self, requests: int) -> None:
+        """API requests the engine serves now (0: none, the label is hidden)."""
+        self._api_busy = max(0, int(requests))
+        self._render()
+
+    @property
+    def api_busy(self) -> int:
+        return self._api_busy
+
+    @property
+    def polling_api(self) -> bool:
+        return self._api_timer.isActive()
+
+    def start_api_polling(self, fetch: Callable[[], Awaitable[Mapping[str, Any]]]) -> None:
+        """Ask ``fetch()`` (``Engine.busy()``: {"api": n, ...}) every API_POLL_MS how many
+        API requests are in flight, until ``stop_api_polling``."""
+        self._api_fetch = fetch
+        if not self._api_timer.isActive():
+            self._api_timer.start()
+
+    def stop_api_polling(self) -> None:
+        self._api_timer.stop()
+        self._api_fetch = None
+        if self._api_task is not None:
+            self._api_task.cancel()
+        self.set_api_busy(0)
+
     def stop(self) -> None:
         """Stop polling (the window is closing)."""
         self._memory_timer.stop()
         if self._poll_task is not None:
             self._poll_task.cancel()
+        self._api_timer.stop()
+        if self._api_task is not None:
+            self._api_task.cancel()
 
     # --- rendering ----------------------------------------------------------------------
 
@@ -212,6 +261,15 @@ class EngineStatusBar(QStatusBar):
         for label in (self.backend_label, self.context_label, self.memory_label):
             label.setVisible(loaded and bool(label.text()))
         self.speed_label.setVisible(bool(self.speed_label.text()))
+        if self._api_busy > 0:
+            self.api_busy_label.setText(
+                self.tr("Busy with an API request")
+                if self._api_busy == 1
+                else self.tr("Busy with {count} API requests").format(count=self._api_busy)
+            )
+        else:
+            self.api_busy_label.clear()
+        self.api_busy_label.setVisible(self._api_busy > 0)
 
     # --- memory polling -----------------------------------------------------------------
 
@@ -236,3 +294,30 @@ class EngineStatusBar(QStatusBar):
         if self._state in LOADED_STATES and pid == self._engine_pid():
             self.set_memory(rss)
         self.memory_measured.emit(rss)
+
+    # --- API requests in flight ---------------------------------------------------------
+
+    def _on_api_timer_timeout(self) -> None:
+        if self._api_task is not None and not self._api_task.done():
+            return  # the last answer has not come back yet
+        if self._api_fetch is None:
+            return
+        import asyncio
+
+        self._api_task = asyncio.ensure_future(self._measure_api(self._api_fetch))
+
+    async def _measure_api(self, fetch: Callable[[], Awaitable[Mapping[str, Any]]]) -> None:
+        import asyncio
+
+        try:
+            busy = await fetch()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the engine went away between two polls: say nothing
+            log.info("engine busy: %s", exc)
+            busy = {}
+        if self._api_fetch is not fetch:
+            return  # stopped meanwhile
+        count = busy.get("api") if isinstance(busy, Mapping) else None
+        self.set_api_busy(count if isinstance(count, int) else 0)
+        self.api_busy_measured.emit(self._api_busy)

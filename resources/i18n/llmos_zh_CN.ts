@@ -31,6 +31,125 @@
         <source>Licences</source>
         <translation>许可证</translation>
     </message>
+    <message>
+        <source>Build: development (running from source; the engine was compiled on this computer).</source>
+        <translation>构建：开发版（从源代码运行；引擎在本机编译）。</translation>
+    </message>
+    <message>
+        <source>Build: portable, for {baseline} processors or newer.</source>
+        <translation>构建：通用版，适用于 {baseline} 或更新的处理器。</translation>
+    </message>
+    <message>
+        <source>Build: portable.</source>
+        <translation>构建：通用版。</translation>
+    </message>
+    <message>
+        <source>Build: tuned to the processor of the computer it was built on; it may not run on other computers.</source>
+        <translation>构建：针对构建它的计算机的处理器优化；在其他计算机上可能无法运行。</translation>
+    </message>
+    <message>
+        <source>Build: unknown (this installation has no build information).</source>
+        <translation>构建：未知（此安装没有构建信息）。</translation>
+    </message>
+    <message>
+        <source>The starter model is included.</source>
+        <translation>已包含入门模型。</translation>
+    </message>
+    <message>
+        <source>The starter model is not included.</source>
+        <translation>未包含入门模型。</translation>
+    </message>
+</context>
+<context>
+    <name>AddEngineDialog</name>
+    <message>
+        <source>Add a remote engine</source>
+        <translation>添加远程引擎</translation>
+    </message>
+    <message>
+        <source>Any server that speaks the OpenAI API: vLLM, Triton, TGI, llama.cpp&apos;s llama-server, Ollama or another LLMOS. The base URL is what an openai client takes as base_url.</source>
+        <translation>任何提供 OpenAI API 的服务器：vLLM、Triton、TGI、llama.cpp 的 llama-server、Ollama 或另一个 LLMOS。基础 URL 就是 openai 客户端的 base_url。</translation>
+    </message>
+    <message>
+        <source>none</source>
+        <translation>无</translation>
+    </message>
+    <message>
+        <source>&amp;Check the server&apos;s TLS certificate</source>
+        <translation>校验服务器的 TLS 证书(&amp;C)</translation>
+    </message>
+    <message>
+        <source>the system&apos;s certificate authorities</source>
+        <translation>系统的证书颁发机构</translation>
+    </message>
+    <message>
+        <source>Bro&amp;wse…</source>
+        <translation>浏览(&amp;W)…</translation>
+    </message>
+    <message>
+        <source>Choose a CA certificate file</source>
+        <translation>选择 CA 证书文件</translation>
+    </message>
+    <message>
+        <source> s</source>
+        <translation> 秒</translation>
+    </message>
+    <message>
+        <source>How long a reply may go without a word before it counts as stalled</source>
+        <translation>回复多长时间没有任何输出即视为停滞</translation>
+    </message>
+    <message>
+        <source>&amp;Name:</source>
+        <translation>名称(&amp;N)：</translation>
+    </message>
+    <message>
+        <source>Base &amp;URL:</source>
+        <translation>基础 URL(&amp;U)：</translation>
+    </message>
+    <message>
+        <source>API &amp;key:</source>
+        <translation>API 密钥(&amp;K)：</translation>
+    </message>
+    <message>
+        <source>CA &amp;file:</source>
+        <translation>CA 文件(&amp;F)：</translation>
+    </message>
+    <message>
+        <source>&amp;Timeout:</source>
+        <translation>超时(&amp;T)：</translation>
+    </message>
+    <message>
+        <source>The key is kept in the system keyring and sent only to this URL&apos;s host.</source>
+        <translation>密钥保存在系统钥匙串中，只发送给此 URL 的主机。</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <source>Base URL</source>
+        <translation>基础 URL</translation>
+    </message>
+    <message>
+        <source>CA file</source>
+        <translation>CA 文件</translation>
+    </message>
+    <message>
+        <source>Timeout</source>
+        <translation>超时</translation>
+    </message>
+    <message>
+        <source>{field}: {error}</source>
+        <translation>{field}：{error}</translation>
+    </message>
+    <message>
+        <source>Certificates (*.pem *.crt *.cer)</source>
+        <translation>证书 (*.pem *.crt *.cer)</translation>
+    </message>
+    <message>
+        <source>All files (*)</source>
+        <translation>所有文件 (*)</translation>
+    </message>
 </context>
 <context>
     <name>AppListModel</name>
@@ -866,6 +985,30 @@
         <source>the file is {size} bytes; an export may have at most {limit}</source>
         <translation>文件大小为 {size} 字节，而导出文件最大只能为 {limit} 字节</translation>
     </message>
+    <message>
+        <source>{model} on the remote engine {engine}</source>
+        <translation>远程引擎 {engine} 上的 {model}</translation>
+    </message>
+    <message>
+        <source>{engine} · {model}</source>
+        <translation>{engine} · {model}</translation>
+    </message>
+    <message>
+        <source>The remote engine {engine}: {message}</source>
+        <translation>远程引擎 {engine}：{message}</translation>
+    </message>
+    <message>
+        <source>it did not answer in time</source>
+        <translation>它没有及时响应</translation>
+    </message>
+    <message>
+        <source>remote engines are not available in this window</source>
+        <translation>此窗口中不能使用远程引擎</translation>
+    </message>
+    <message>
+        <source>This chat uses {model} on the remote engine {engine}, which cannot be used: {problem}. Choose another model in the Model list.</source>
+        <translation>此对话使用远程引擎 {engine} 上的 {model}，但它无法使用：{problem}。请在模型列表中选择其他模型。</translation>
+    </message>
 </context>
 <context>
     <name>ChatSidebar</name>
@@ -969,6 +1112,403 @@ Last activity: {when}</source>
     <message>
         <source>Copy</source>
         <translation>复制</translation>
+    </message>
+</context>
+<context>
+    <name>ComparisonView</name>
+    <message>
+        <source>Comparison</source>
+        <translation>比较</translation>
+    </message>
+    <message>
+        <source>Co&amp;mparison:</source>
+        <translation>比较(&amp;M)：</translation>
+    </message>
+    <message>
+        <source>&amp;Add models…</source>
+        <translation>添加模型(&amp;A)…</translation>
+    </message>
+    <message>
+        <source>Re&amp;move</source>
+        <translation>移除(&amp;M)</translation>
+    </message>
+    <message>
+        <source>Take the selected models out of this comparison</source>
+        <translation>从此比较中移除所选模型</translation>
+    </message>
+    <message>
+        <source>Sa&amp;ve as…</source>
+        <translation>另存为(&amp;V)…</translation>
+    </message>
+    <message>
+        <source>Keep these models as a comparison to reopen later</source>
+        <translation>将这些模型保存为比较，以后可再次打开</translation>
+    </message>
+    <message>
+        <source>Re&amp;fresh</source>
+        <translation>刷新(&amp;F)</translation>
+    </message>
+    <message>
+        <source>Measurements</source>
+        <translation>测量结果</translation>
+    </message>
+    <message>
+        <source>Quality shown in the plots</source>
+        <translation>图中显示的质量指标</translation>
+    </message>
+    <message>
+        <source>&amp;Quality:</source>
+        <translation>质量(&amp;Q)：</translation>
+    </message>
+    <message>
+        <source>Quality against generation speed</source>
+        <translation>质量与生成速度</translation>
+    </message>
+    <message>
+        <source>Quality against file size</source>
+        <translation>质量与文件大小</translation>
+    </message>
+    <message>
+        <source>All measured models</source>
+        <translation>所有已测量的模型</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Type</source>
+        <translation>类型</translation>
+    </message>
+    <message>
+        <source>File size</source>
+        <translation>文件大小</translation>
+    </message>
+    <message>
+        <source>Memory</source>
+        <translation>内存</translation>
+    </message>
+    <message>
+        <source>Perplexity</source>
+        <translation>困惑度</translation>
+    </message>
+    <message>
+        <source>Prompt (tokens/s)</source>
+        <translation>提示处理（词元/秒）</translation>
+    </message>
+    <message>
+        <source>Generation (tokens/s)</source>
+        <translation>生成（词元/秒）</translation>
+    </message>
+    <message>
+        <source>Measured while the speed was measured</source>
+        <translation>在测量速度时实测</translation>
+    </message>
+    <message>
+        <source>Estimated from the file&apos;s header for a {n}-token context</source>
+        <translation>根据文件头估算（上下文 {n} 个词元）</translation>
+    </message>
+    <message>
+        <source>{dataset}, {n} pairs</source>
+        <translation>{dataset}，{n} 对</translation>
+    </message>
+    <message>
+        <source>On {text}, context {n}; ± is the standard error</source>
+        <translation>文本 {text}，上下文 {n}；± 为标准误差</translation>
+    </message>
+    <message>
+        <source>Nothing measured yet: quantize a model or measure one, and it appears here.</source>
+        <translation>尚无测量结果：量化或测量一个模型后，它会显示在这里。</translation>
+    </message>
+    <message>
+        <source>The perplexities were measured on different texts or context sizes: compare only those measured alike (hover over a figure to see).</source>
+        <translation>这些困惑度是在不同文本或上下文大小下测得的：只比较测量条件相同的结果（将鼠标悬停在数值上可查看）。</translation>
+    </message>
+    <message>
+        <source>Perplexity (lower is better)</source>
+        <translation>困惑度（越低越好）</translation>
+    </message>
+    <message>
+        <source>{score} (higher is better)</source>
+        <translation>{score}（越高越好）</translation>
+    </message>
+    <message>
+        <source>better</source>
+        <translation>更好</translation>
+    </message>
+    <message>
+        <source>Generation speed (tokens/s)</source>
+        <translation>生成速度（词元/秒）</translation>
+    </message>
+    <message>
+        <source>Measure the speed and the quality of a model to see it here.</source>
+        <translation>测量模型的速度和质量后即可在此查看。</translation>
+    </message>
+    <message>
+        <source>File size (MB)</source>
+        <translation>文件大小（MB）</translation>
+    </message>
+    <message>
+        <source>Measure the quality of a model to see it here.</source>
+        <translation>测量模型的质量后即可在此查看。</translation>
+    </message>
+    <message>
+        <source>{speed} tokens/s</source>
+        <translation>{speed} 词元/秒</translation>
+    </message>
+</context>
+<context>
+    <name>CpuNotice</name>
+    <message>
+        <source>This processor is not supported</source>
+        <translation>不支持此处理器</translation>
+    </message>
+    <message>
+        <source>This copy of LLMOS Desktop was built for the processor of the computer it was built on.</source>
+        <translation>此 LLMOS Desktop 副本是针对构建它的计算机的处理器构建的。</translation>
+    </message>
+    <message>
+        <source>This copy of LLMOS Desktop was built for {baseline} processors.</source>
+        <translation>此 LLMOS Desktop 副本是为 {baseline} 处理器构建的。</translation>
+    </message>
+    <message>
+        <source>This copy of LLMOS Desktop was built for newer processors.</source>
+        <translation>此 LLMOS Desktop 副本是为较新的处理器构建的。</translation>
+    </message>
+    <message>
+        <source>This computer&apos;s processor lacks {features}, which the chat engine needs. {built} Loading a model here would stop the engine with an &apos;illegal instruction&apos; error.</source>
+        <translation>此计算机的处理器缺少聊天引擎所需的 {features}。{built}在此加载模型会使引擎因“非法指令”错误而停止。</translation>
+    </message>
+    <message>
+        <source>Install LLMOS Desktop from its source code instead ({url}, the first command of its README): pip then compiles the engine for this processor. Or use a build made for older processors.</source>
+        <translation>请改为从源代码安装 LLMOS Desktop（{url}，其 README 中的第一条命令）：pip 会为此处理器编译引擎。或者使用为较旧处理器构建的版本。</translation>
+    </message>
+</context>
+<context>
+    <name>DeveloperPage</name>
+    <message>
+        <source>Developer</source>
+        <translation>开发者</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>API server</source>
+        <translation>API 服务器</translation>
+    </message>
+    <message>
+        <source>&amp;Serve the API to other programs on this computer or network</source>
+        <translation>向本机或网络上的其他程序提供 API(&amp;S)</translation>
+    </message>
+    <message>
+        <source>API server state</source>
+        <translation>API 服务器状态</translation>
+    </message>
+    <message>
+        <source>&amp;Port:</source>
+        <translation>端口(&amp;P)：</translation>
+    </message>
+    <message>
+        <source>This &amp;computer only (127.0.0.1)</source>
+        <translation>仅本机(&amp;C) (127.0.0.1)</translation>
+    </message>
+    <message>
+        <source>Other devices on the local &amp;network (0.0.0.0)</source>
+        <translation>局域网中的其他设备(&amp;N) (0.0.0.0)</translation>
+    </message>
+    <message>
+        <source>Reachable from:</source>
+        <translation>可访问范围：</translation>
+    </message>
+    <message>
+        <source>This computer only: programs on this computer can connect, nothing else. Local network: any device on your network (home, office, café Wi-Fi) that has the key can use the model and read what it writes; the key is required and travels unencrypted (plain HTTP), so choose it only on a network you trust.</source>
+        <translation>仅本机：只有这台电脑上的程序可以连接。局域网：网络中（家庭、办公室、咖啡馆 Wi-Fi）任何拥有密钥的设备都可以使用模型并读取它写的内容；此时必须设置密钥，且密钥以明文（普通 HTTP）传输，因此只在你信任的网络上选择它。</translation>
+    </message>
+    <message>
+        <source>Copy the base URL</source>
+        <translation>复制基础 URL</translation>
+    </message>
+    <message>
+        <source>Base &amp;URL:</source>
+        <translation>基础 URL(&amp;U)：</translation>
+    </message>
+    <message>
+        <source>Require an API &amp;key</source>
+        <translation>需要 API 密钥(&amp;K)</translation>
+    </message>
+    <message>
+        <source>Copy the API key</source>
+        <translation>复制 API 密钥</translation>
+    </message>
+    <message>
+        <source>&amp;Regenerate</source>
+        <translation>重新生成(&amp;R)</translation>
+    </message>
+    <message>
+        <source>Make a new API key</source>
+        <translation>生成新的 API 密钥</translation>
+    </message>
+    <message>
+        <source>Programs that use the old key must be given the new one</source>
+        <translation>使用旧密钥的程序需要换用新密钥</translation>
+    </message>
+    <message>
+        <source>API key:</source>
+        <translation>API 密钥：</translation>
+    </message>
+    <message>
+        <source>Programs send the key as a bearer token (Authorization: Bearer KEY), as the openai clients do with api_key. It opens only this server&apos;s /v1 routes.</source>
+        <translation>程序以 Bearer 令牌发送密钥（Authorization: Bearer KEY），openai 客户端的 api_key 就是这样做的。它只能访问此服务器的 /v1 路由。</translation>
+    </message>
+    <message>
+        <source>Example code</source>
+        <translation>示例代码</translation>
+    </message>
+    <message>
+        <source>Request log</source>
+        <translation>请求日志</translation>
+    </message>
+    <message>
+        <source>Log the prompt &amp;text of each request</source>
+        <translation>记录每个请求的提示词文本(&amp;T)</translation>
+    </message>
+    <message>
+        <source>C&amp;lear</source>
+        <translation>清空(&amp;L)</translation>
+    </message>
+    <message>
+        <source>Clear the request log shown here</source>
+        <translation>清空这里显示的请求日志</translation>
+    </message>
+    <message>
+        <source>The last 500 requests to the engine, this window&apos;s replies included. Prompts are never kept unless logging them is on, and the log is kept in memory only: it is gone when the engine stops.</source>
+        <translation>引擎最近的 500 个请求，包括本窗口的回复。除非开启记录，否则从不保存提示词；日志只保存在内存中，引擎停止后即消失。</translation>
+    </message>
+    <message>
+        <source>Engine</source>
+        <translation>引擎</translation>
+    </message>
+    <message>
+        <source> tokens</source>
+        <translation> 词元</translation>
+    </message>
+    <message>
+        <source>Requests served at once; they share the context size</source>
+        <translation>同时处理的请求数；它们共享上下文大小</translation>
+    </message>
+    <message>
+        <source>Parallel sl&amp;ots:</source>
+        <translation>并行槽位(&amp;O)：</translation>
+    </message>
+    <message>
+        <source> min</source>
+        <translation> 分钟</translation>
+    </message>
+    <message>
+        <source>Never</source>
+        <translation>从不</translation>
+    </message>
+    <message>
+        <source>Unload the model after this long without requests; the next one loads it</source>
+        <translation>在没有请求这么久之后卸载模型；下一个请求会重新加载它</translation>
+    </message>
+    <message>
+        <source>Web pages allowed to call the API from a browser, separated by commas</source>
+        <translation>允许在浏览器中调用 API 的网页来源，用逗号分隔</translation>
+    </message>
+    <message>
+        <source>From other devices: {urls}</source>
+        <translation>其他设备访问：{urls}</translation>
+    </message>
+    <message>
+        <source>From other devices: this computer&apos;s network address, port {port}</source>
+        <translation>其他设备访问：本机的网络地址，端口 {port}</translation>
+    </message>
+    <message>
+        <source>Not serving: {error}</source>
+        <translation>未在提供服务：{error}</translation>
+    </message>
+    <message>
+        <source>Starting the API server…</source>
+        <translation>正在启动 API 服务器…</translation>
+    </message>
+    <message>
+        <source>this computer only</source>
+        <translation>仅本机</translation>
+    </message>
+    <message>
+        <source>this computer and the local network</source>
+        <translation>本机和局域网</translation>
+    </message>
+    <message>
+        <source>Serving at {url} ({where}).</source>
+        <translation>正在 {url} 提供服务（{where}）。</translation>
+    </message>
+    <message>
+        <source>No model is loaded yet: load one on the Chat or Models page; until then requests get an error saying so.</source>
+        <translation>尚未加载模型：请在聊天或模型页面加载一个；在此之前，请求会收到说明这一点的错误。</translation>
+    </message>
+    <message>
+        <source>On: it starts with the engine.</source>
+        <translation>已开启：随引擎一起启动。</translation>
+    </message>
+    <message>
+        <source>Off. Only this window uses the engine.</source>
+        <translation>已关闭。只有本窗口使用引擎。</translation>
+    </message>
+    <message>
+        <source>This was not changed: {error}</source>
+        <translation>未作更改：{error}</translation>
+    </message>
+    <message>
+        <source>The API was not opened to the local network: that needs an API key. Turn on “Require an API key” first.</source>
+        <translation>API 未向局域网开放：这需要 API 密钥。请先开启“需要 API 密钥”。</translation>
+    </message>
+    <message>
+        <source>The key stays required while the API is open to the local network. Choose “This computer only” first.</source>
+        <translation>API 向局域网开放时必须使用密钥。请先选择“仅本机”。</translation>
+    </message>
+    <message>
+        <source>A new key was made. Programs that used the old one must use this one.</source>
+        <translation>已生成新密钥。使用旧密钥的程序必须改用这个。</translation>
+    </message>
+    <message>
+        <source>The base URL was copied.</source>
+        <translation>已复制基础 URL。</translation>
+    </message>
+    <message>
+        <source>The API key was copied.</source>
+        <translation>已复制 API 密钥。</translation>
+    </message>
+    <message>
+        <source>The example was copied.</source>
+        <translation>已复制示例。</translation>
+    </message>
+    <message>
+        <source>The API server could not be started: {error}</source>
+        <translation>无法启动 API 服务器：{error}</translation>
+    </message>
+    <message>
+        <source>Settings could not be saved to {path}: {error}</source>
+        <translation>无法将设置保存到 {path}：{error}</translation>
+    </message>
+    <message>
+        <source>Context size and parallel slots apply the next time a model is loaded; parallel slots share the context between them. Unloading after idle applies the next time the engine starts. CORS origins apply at once. The same settings exist for llmos serve: --ctx, --parallel, --keep-alive and --cors-origin.</source>
+        <translation>上下文大小和并行槽位在下次加载模型时生效；各并行槽位共享上下文。空闲后卸载在引擎下次启动时生效。CORS 来源立即生效。llmos serve 也有相同的设置：--ctx、--parallel、--keep-alive 和 --cors-origin。</translation>
+    </message>
+    <message>
+        <source>Conte&amp;xt size:</source>
+        <translation>上下文大小(&amp;X)：</translation>
+    </message>
+    <message>
+        <source>Unload &amp;after idle:</source>
+        <translation>空闲后卸载(&amp;A)：</translation>
+    </message>
+    <message>
+        <source>CORS orig&amp;ins:</source>
+        <translation>CORS 来源(&amp;I)：</translation>
     </message>
 </context>
 <context>
@@ -1098,6 +1638,117 @@ Last activity: {when}</source>
     <message>
         <source>No model loaded</source>
         <translation>未加载模型</translation>
+    </message>
+    <message>
+        <source>API requests</source>
+        <translation>API 请求</translation>
+    </message>
+    <message>
+        <source>Other programs&apos; requests are served in turn with this window&apos;s replies</source>
+        <translation>其他程序的请求与本窗口的回复轮流处理</translation>
+    </message>
+    <message>
+        <source>Busy with an API request</source>
+        <translation>正在处理一个 API 请求</translation>
+    </message>
+    <message>
+        <source>Busy with {count} API requests</source>
+        <translation>正在处理 {count} 个 API 请求</translation>
+    </message>
+</context>
+<context>
+    <name>EnginesSection</name>
+    <message>
+        <source>Remote engines</source>
+        <translation>远程引擎</translation>
+    </message>
+    <message>
+        <source>OpenAI-compatible servers whose models the chat can use, such as a team&apos;s vLLM or Triton server. Their keys are kept in the system keyring.</source>
+        <translation>聊天可以使用其模型的 OpenAI 兼容服务器，例如团队的 vLLM 或 Triton 服务器。它们的密钥保存在系统钥匙串中。</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <source>Base URL</source>
+        <translation>基础 URL</translation>
+    </message>
+    <message>
+        <source>State</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>No remote engine yet.</source>
+        <translation>还没有远程引擎。</translation>
+    </message>
+    <message>
+        <source>Add a remote engine</source>
+        <translation>添加远程引擎</translation>
+    </message>
+    <message>
+        <source>Check the selected remote engine</source>
+        <translation>检查所选的远程引擎</translation>
+    </message>
+    <message>
+        <source>Remo&amp;ve</source>
+        <translation>移除(&amp;V)</translation>
+    </message>
+    <message>
+        <source>Remove the selected remote engine</source>
+        <translation>移除所选的远程引擎</translation>
+    </message>
+    <message>
+        <source>Remove {name}?</source>
+        <translation>移除 {name}？</translation>
+    </message>
+    <message>
+        <source>Remove the engine {name} and forget its key? Chats that used its models keep their messages.</source>
+        <translation>移除引擎 {name} 并删除它的密钥？使用过其模型的对话会保留消息。</translation>
+    </message>
+    <message>
+        <source>The list of engines could not be read: {error}</source>
+        <translation>无法读取引擎列表：{error}</translation>
+    </message>
+    <message>
+        <source>Checking…</source>
+        <translation>正在检查…</translation>
+    </message>
+    <message>
+        <source>{name} was not removed: {error}</source>
+        <translation>{name} 未被移除：{error}</translation>
+    </message>
+    <message>
+        <source>Not checked yet</source>
+        <translation>尚未检查</translation>
+    </message>
+    <message>
+        <source>and {count} more</source>
+        <translation>等另外 {count} 个</translation>
+    </message>
+    <message>
+        <source>Models: {models}</source>
+        <translation>模型：{models}</translation>
+    </message>
+    <message>
+        <source>Reachable, key accepted, but it serves no model</source>
+        <translation>可以访问，密钥已接受，但它没有提供任何模型</translation>
+    </message>
+    <message>
+        <source>Reachable, key accepted, 1 model</source>
+        <translation>可以访问，密钥已接受，1 个模型</translation>
+    </message>
+    <message>
+        <source>Reachable, key accepted, {count} models</source>
+        <translation>可以访问，密钥已接受，{count} 个模型</translation>
+    </message>
+    <message>
+        <source>Add…</source>
+        <translation>添加…</translation>
+    </message>
+    <message>
+        <source>Check</source>
+        <translation>检查</translation>
     </message>
 </context>
 <context>
@@ -1333,6 +1984,356 @@ Last activity: {when}</source>
     </message>
 </context>
 <context>
+    <name>LabPage</name>
+    <message>
+        <source>Lab</source>
+        <translation>实验室</translation>
+    </message>
+    <message>
+        <source>&amp;Quantize</source>
+        <translation>量化(&amp;Q)</translation>
+    </message>
+    <message>
+        <source>&amp;Measure</source>
+        <translation>测量(&amp;M)</translation>
+    </message>
+    <message>
+        <source>&amp;Score</source>
+        <translation>评分(&amp;S)</translation>
+    </message>
+    <message>
+        <source>&amp;Compare</source>
+        <translation>比较(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Lab sections</source>
+        <translation>实验室分区</translation>
+    </message>
+    <message>
+        <source>The library could not be read: {error}</source>
+        <translation>无法读取模型库：{error}</translation>
+    </message>
+    <message>
+        <source>The apps could not be read: {error}</source>
+        <translation>无法读取应用：{error}</translation>
+    </message>
+    <message>
+        <source>Choose a model file</source>
+        <translation>选择模型文件</translation>
+    </message>
+    <message>
+        <source>GGUF models (*.gguf)</source>
+        <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+    <message>
+        <source>All files (*)</source>
+        <translation>所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Choose a text</source>
+        <translation>选择文本</translation>
+    </message>
+    <message>
+        <source>Text files (*.txt)</source>
+        <translation>文本文件 (*.txt)</translation>
+    </message>
+    <message>
+        <source>Choose a dataset</source>
+        <translation>选择数据集</translation>
+    </message>
+    <message>
+        <source>JSON Lines (*.jsonl)</source>
+        <translation>JSON Lines (*.jsonl)</translation>
+    </message>
+    <message>
+        <source>Write the quantized model to</source>
+        <translation>量化后的模型写入到</translation>
+    </message>
+    <message>
+        <source>Choose an F32, F16 or BF16 GGUF file.</source>
+        <translation>请选择 F32、F16 或 BF16 的 GGUF 文件。</translation>
+    </message>
+    <message>
+        <source>Reading the file…</source>
+        <translation>正在读取文件…</translation>
+    </message>
+    <message>
+        <source>{type}: about {size}.</source>
+        <translation>{type}：约 {size}。</translation>
+    </message>
+    <message>
+        <source>This model is already quantized ({type}): quantizing it again loses quality twice. You will be asked to confirm.</source>
+        <translation>此模型已经量化（{type}）：再次量化会二次损失质量。开始前会请你确认。</translation>
+    </message>
+    <message>
+        <source>unknown type</source>
+        <translation>未知类型</translation>
+    </message>
+    <message>
+        <source>{type} source, {size}.</source>
+        <translation>{type} 源文件，{size}。</translation>
+    </message>
+    <message>
+        <source>A run is in progress: wait for it or cancel it.</source>
+        <translation>有任务正在运行：请等待完成或取消它。</translation>
+    </message>
+    <message>
+        <source>Cancelled; nothing unfinished was kept.</source>
+        <translation>已取消；未完成的内容均未保留。</translation>
+    </message>
+    <message>
+        <source>Choose the model to quantize.</source>
+        <translation>请选择要量化的模型。</translation>
+    </message>
+    <message>
+        <source>Quantizing {name} to {type}</source>
+        <translation>正在将 {name} 量化为 {type}</translation>
+    </message>
+    <message>
+        <source>Requantize a quantized model</source>
+        <translation>重新量化已量化的模型</translation>
+    </message>
+    <message>
+        <source>This model is already quantized ({type}).</source>
+        <translation>此模型已经量化（{type}）。</translation>
+    </message>
+    <message>
+        <source>Quantizing it again is lossy: the result is worse than one made from the F16 or F32 file. Use the original file if you have it.</source>
+        <translation>再次量化是有损的：结果比从 F16 或 F32 文件量化得到的更差。如有原始文件，请使用原始文件。</translation>
+    </message>
+    <message>
+        <source>Requantize (&amp;lossy)</source>
+        <translation>重新量化（有损）(&amp;L)</translation>
+    </message>
+    <message>
+        <source>Wrote {name} ({type}, {size}) in {seconds} s from {source}. It loaded and replied “{reply}”. It is in your library; measure it to compare.</source>
+        <translation>已用 {seconds} 秒从 {source} 生成 {name}（{type}，{size}）。它已成功加载并回复“{reply}”。它已在你的模型库中；测量后即可比较。</translation>
+    </message>
+    <message>
+        <source>Choose the model to measure.</source>
+        <translation>请选择要测量的模型。</translation>
+    </message>
+    <message>
+        <source>Perplexity of {name} on {text}</source>
+        <translation>{name} 在 {text} 上的困惑度</translation>
+    </message>
+    <message>
+        <source>Perplexity {ppl} ± {err} (standard error) over {chunks} chunks of {ctx} tokens, {tokens} tokens scored, in {seconds} s. Lower is better.</source>
+        <translation>困惑度 {ppl} ± {err}（标准误差），共 {chunks} 个 {ctx} 词元的分块，评估 {tokens} 个词元，用时 {seconds} 秒。越低越好。</translation>
+    </message>
+    <message>
+        <source>Give a prompt or a generation size above zero.</source>
+        <translation>提示长度或生成长度至少有一个要大于零。</translation>
+    </message>
+    <message>
+        <source>Speed of {name}</source>
+        <translation>{name} 的速度</translation>
+    </message>
+    <message>
+        <source>Prompt processing (pp{pp}): {pp_tps} tokens/s; generation (tg{tg}): {tg_tps} tokens/s. Median ± spread of {reps} runs, {threads} threads, batch {batch}, {gpu} GPU layers.</source>
+        <translation>提示处理（pp{pp}）：{pp_tps} 词元/秒；生成（tg{tg}）：{tg_tps} 词元/秒。{reps} 次运行的中位数 ± 离散度，{threads} 个线程，批大小 {batch}，{gpu} 个 GPU 层。</translation>
+    </message>
+    <message>
+        <source>Choose a model, an app and a dataset.</source>
+        <translation>请选择模型、应用和数据集。</translation>
+    </message>
+    <message>
+        <source>Scoring {app} with {model} ({metric})</source>
+        <translation>正在用 {model} 为 {app} 评分（{metric}）</translation>
+    </message>
+    <message>
+        <source>{metric} {score} over {n} pairs of {dataset} (higher is better).</source>
+        <translation>{metric} {score}，基于 {dataset} 的 {n} 对数据（越高越好）。</translation>
+    </message>
+    <message>
+        <source>The results could not be read: {error}</source>
+        <translation>无法读取结果：{error}</translation>
+    </message>
+    <message>
+        <source>The comparison was not saved: {error}</source>
+        <translation>比较未保存：{error}</translation>
+    </message>
+    <message>
+        <source>Comparison “{name}” saved.</source>
+        <translation>比较“{name}”已保存。</translation>
+    </message>
+    <message>
+        <source>There is nothing to compare yet.</source>
+        <translation>还没有可比较的内容。</translation>
+    </message>
+    <message>
+        <source>Save the comparison</source>
+        <translation>保存比较</translation>
+    </message>
+    <message>
+        <source>Name for these {n} models (an existing name is replaced):</source>
+        <translation>为这 {n} 个模型命名（同名的比较会被替换）：</translation>
+    </message>
+    <message>
+        <source>Add models to the comparison</source>
+        <translation>向比较中添加模型</translation>
+    </message>
+    <message>
+        <source>Models to add</source>
+        <translation>要添加的模型</translation>
+    </message>
+    <message>
+        <source>Models not measured yet are listed too: measure them to fill their row.</source>
+        <translation>尚未测量的模型也会列出：测量后即可填满它们的行。</translation>
+    </message>
+    <message>
+        <source>Every model is in this comparison already.</source>
+        <translation>所有模型都已在此比较中。</translation>
+    </message>
+    <message>
+        <source>&amp;Add</source>
+        <translation>添加(&amp;A)</translation>
+    </message>
+    <message>
+        <source>Name for the new comparison:</source>
+        <translation>新比较的名称：</translation>
+    </message>
+    <message>
+        <source>In the models folder (quantized), named after the type</source>
+        <translation>在模型文件夹（quantized）中，按类型命名</translation>
+    </message>
+</context>
+<context>
+    <name>LabWording</name>
+    <message>
+        <source>The model file cannot be used</source>
+        <translation>无法使用该模型文件</translation>
+    </message>
+    <message>
+        <source>That quantization type is not offered</source>
+        <translation>不提供该量化类型</translation>
+    </message>
+    <message>
+        <source>The text cannot be used</source>
+        <translation>无法使用该文本</translation>
+    </message>
+    <message>
+        <source>A value is out of range</source>
+        <translation>有数值超出范围</translation>
+    </message>
+    <message>
+        <source>The dataset cannot be used</source>
+        <translation>无法使用该数据集</translation>
+    </message>
+    <message>
+        <source>The model is already quantized: confirm that requantizing loses quality</source>
+        <translation>模型已经量化：请确认接受重新量化带来的质量损失</translation>
+    </message>
+    <message>
+        <source>The output file exists already; the lab never overwrites a model</source>
+        <translation>输出文件已存在；实验室从不覆盖模型</translation>
+    </message>
+    <message>
+        <source>There is not enough free disk space</source>
+        <translation>磁盘剩余空间不足</translation>
+    </message>
+    <message>
+        <source>Cancelled</source>
+        <translation>已取消</translation>
+    </message>
+    <message>
+        <source>The lab&apos;s worker process stopped unexpectedly</source>
+        <translation>实验室的工作进程意外停止</translation>
+    </message>
+    <message>
+        <source>llama.cpp could not load the model</source>
+        <translation>llama.cpp 无法加载该模型</translation>
+    </message>
+    <message>
+        <source>llama.cpp could not quantize the model</source>
+        <translation>llama.cpp 无法量化该模型</translation>
+    </message>
+    <message>
+        <source>The disk could not be read or written</source>
+        <translation>无法读写磁盘</translation>
+    </message>
+    <message>
+        <source>The app failed while it was scored</source>
+        <translation>应用在评分过程中失败</translation>
+    </message>
+    <message>
+        <source>Checking the source and the free disk space…</source>
+        <translation>正在检查源文件和磁盘剩余空间…</translation>
+    </message>
+    <message>
+        <source>Quantizing…</source>
+        <translation>正在量化…</translation>
+    </message>
+    <message>
+        <source>Loading the result once to check that it works…</source>
+        <translation>正在加载结果一次，以确认它能正常工作…</translation>
+    </message>
+    <message>
+        <source>Loading the model…</source>
+        <translation>正在加载模型…</translation>
+    </message>
+    <message>
+        <source>Tokenizing the text…</source>
+        <translation>正在对文本分词…</translation>
+    </message>
+    <message>
+        <source>Scoring the text…</source>
+        <translation>正在评估文本…</translation>
+    </message>
+    <message>
+        <source>Warming up…</source>
+        <translation>正在预热…</translation>
+    </message>
+    <message>
+        <source>Measuring prompt processing…</source>
+        <translation>正在测量提示处理…</translation>
+    </message>
+    <message>
+        <source>Measuring generation…</source>
+        <translation>正在测量生成…</translation>
+    </message>
+    <message>
+        <source>Running the app over the dataset…</source>
+        <translation>正在用数据集运行应用…</translation>
+    </message>
+    <message>
+        <source>8-bit, nearly lossless</source>
+        <translation>8 位，几乎无损</translation>
+    </message>
+    <message>
+        <source>6-bit K-quant, very small loss</source>
+        <translation>6 位 K 量化，损失很小</translation>
+    </message>
+    <message>
+        <source>5-bit K-quant, small loss</source>
+        <translation>5 位 K 量化，损失较小</translation>
+    </message>
+    <message>
+        <source>4-bit K-quant, the usual balance</source>
+        <translation>4 位 K 量化，常用的平衡之选</translation>
+    </message>
+    <message>
+        <source>4-bit legacy, fast on some back ends</source>
+        <translation>4 位旧式量化，在某些后端上较快</translation>
+    </message>
+    <message>
+        <source>4-bit non-linear</source>
+        <translation>4 位非线性量化</translation>
+    </message>
+    <message>
+        <source>4.25-bit i-quant</source>
+        <translation>4.25 位 i 量化</translation>
+    </message>
+    <message>
+        <source>3-bit i-quant, noticeable loss without an importance matrix</source>
+        <translation>3 位 i 量化，没有重要性矩阵时损失明显</translation>
+    </message>
+    <message>
+        <source>Finishing…</source>
+        <translation>正在收尾…</translation>
+    </message>
+</context>
+<context>
     <name>LibraryTableModel</name>
     <message>
         <source>Name</source>
@@ -1425,6 +2426,10 @@ Last activity: {when}</source>
     <message>
         <source>Never</source>
         <translation>从未使用</translation>
+    </message>
+    <message>
+        <source>{qtype} of {file}, made here</source>
+        <translation>{file} 的 {qtype} 版本，在本机生成</translation>
     </message>
 </context>
 <context>
@@ -1543,6 +2548,117 @@ Last activity: {when}</source>
     <message>
         <source>Save Chat as &amp;App…</source>
         <translation>将对话另存为应用(&amp;A)…</translation>
+    </message>
+    <message>
+        <source>Developer</source>
+        <translation>开发者</translation>
+    </message>
+    <message>
+        <source>Lab</source>
+        <translation>实验室</translation>
+    </message>
+</context>
+<context>
+    <name>MeasureForm</name>
+    <message>
+        <source>Model to measure</source>
+        <translation>要测量的模型</translation>
+    </message>
+    <message>
+        <source>&amp;Model:</source>
+        <translation>模型(&amp;M)：</translation>
+    </message>
+    <message>
+        <source>Perplexity</source>
+        <translation>困惑度</translation>
+    </message>
+    <message>
+        <source>How surprised the model is by a text it has not seen: lower is better. Compare figures measured on the same text with the same context only.</source>
+        <translation>模型对一段没见过的文本有多“意外”：越低越好。只比较在相同文本和相同上下文下测得的数值。</translation>
+    </message>
+    <message>
+        <source>English sample (bundled)</source>
+        <translation>英文样本（内置）</translation>
+    </message>
+    <message>
+        <source>Chinese sample (bundled)</source>
+        <translation>中文样本（内置）</translation>
+    </message>
+    <message>
+        <source>Your own text file…</source>
+        <translation>你自己的文本文件…</translation>
+    </message>
+    <message>
+        <source> tokens</source>
+        <translation> 个词元</translation>
+    </message>
+    <message>
+        <source>the whole text</source>
+        <translation>整段文本</translation>
+    </message>
+    <message>
+        <source>Measure &amp;perplexity</source>
+        <translation>测量困惑度(&amp;P)</translation>
+    </message>
+    <message>
+        <source>&amp;Text:</source>
+        <translation>文本(&amp;T)：</translation>
+    </message>
+    <message>
+        <source>&amp;Context:</source>
+        <translation>上下文(&amp;C)：</translation>
+    </message>
+    <message>
+        <source>C&amp;hunks at most:</source>
+        <translation>最多分块数(&amp;H)：</translation>
+    </message>
+    <message>
+        <source>Speed</source>
+        <translation>速度</translation>
+    </message>
+    <message>
+        <source>Prompt processing and generation in tokens per second, as llama-bench measures them (pp512, tg128), repeated: the median and the spread.</source>
+        <translation>按 llama-bench 的方式（pp512、tg128）测量提示处理和生成的每秒词元数，多次重复：给出中位数和离散度。</translation>
+    </message>
+    <message>
+        <source>automatic</source>
+        <translation>自动</translation>
+    </message>
+    <message>
+        <source>all</source>
+        <translation>全部</translation>
+    </message>
+    <message>
+        <source>Measure &amp;speed</source>
+        <translation>测量速度(&amp;S)</translation>
+    </message>
+    <message>
+        <source>Prompt t&amp;okens (pp):</source>
+        <translation>提示词元数 (pp)(&amp;O)：</translation>
+    </message>
+    <message>
+        <source>&amp;Generated tokens (tg):</source>
+        <translation>生成词元数 (tg)(&amp;G)：</translation>
+    </message>
+    <message>
+        <source>&amp;Repetitions:</source>
+        <translation>重复次数(&amp;R)：</translation>
+    </message>
+    <message>
+        <source>Thre&amp;ads:</source>
+        <translation>线程数(&amp;A)：</translation>
+    </message>
+    <message>
+        <source>&amp;Batch:</source>
+        <translation>批大小(&amp;B)：</translation>
+    </message>
+    <message>
+        <source>GP&amp;U layers:</source>
+        <translation>GPU 层数(&amp;U)：</translation>
+    </message>
+    <message>
+        <source>Your text: {name}</source>
+        <translation>你的文本：{name}</translation>
     </message>
 </context>
 <context>
@@ -1679,6 +2795,21 @@ Last activity: {when}</source>
         <translation>
             <numerusform>%n 个词元</numerusform>
         </translation>
+    </message>
+</context>
+<context>
+    <name>ModelChooser</name>
+    <message>
+        <source>Choose a GGUF file that is not in the library</source>
+        <translation>选择不在模型库中的 GGUF 文件</translation>
+    </message>
+    <message>
+        <source>No model in the library yet</source>
+        <translation>模型库中还没有模型</translation>
+    </message>
+    <message>
+        <source>Other fi&amp;le…</source>
+        <translation>其他文件(&amp;L)…</translation>
     </message>
 </context>
 <context>
@@ -2131,6 +3262,53 @@ Last activity: {when}</source>
     </message>
 </context>
 <context>
+    <name>QuantizeForm</name>
+    <message>
+        <source>Make a smaller, faster copy of a model from its F32, F16 or BF16 file. The copy is loaded once to check that it works, then it is in your library.</source>
+        <translation>从模型的 F32、F16 或 BF16 文件制作一个更小、更快的副本。副本会被加载一次以确认可用，然后加入你的模型库。</translation>
+    </message>
+    <message>
+        <source>Source model</source>
+        <translation>源模型</translation>
+    </message>
+    <message>
+        <source>{type} — {description}, about {bits} bits per weight</source>
+        <translation>{type} — {description}，每个权重约 {bits} 位</translation>
+    </message>
+    <message>
+        <source>Choose where to write the quantized model</source>
+        <translation>选择量化后模型的保存位置</translation>
+    </message>
+    <message>
+        <source>&amp;Quantize</source>
+        <translation>量化(&amp;Q)</translation>
+    </message>
+    <message>
+        <source>&amp;Source:</source>
+        <translation>源(&amp;S)：</translation>
+    </message>
+    <message>
+        <source>&amp;Type:</source>
+        <translation>类型(&amp;T)：</translation>
+    </message>
+    <message>
+        <source>&amp;Output file:</source>
+        <translation>输出文件(&amp;O)：</translation>
+    </message>
+    <message>
+        <source>Output file</source>
+        <translation>输出文件</translation>
+    </message>
+    <message>
+        <source>In the models folder (quantized), named after the type</source>
+        <translation>在模型文件夹（quantized）中，按类型命名</translation>
+    </message>
+    <message>
+        <source>Choos&amp;e…</source>
+        <translation>选择(&amp;E)…</translation>
+    </message>
+</context>
+<context>
     <name>RecommendationCard</name>
     <message>
         <source>licence: {licence}</source>
@@ -2281,6 +3459,95 @@ Last activity: {when}</source>
     </message>
 </context>
 <context>
+    <name>RequestLogModel</name>
+    <message>
+        <source>Time</source>
+        <translation>时间</translation>
+    </message>
+    <message>
+        <source>Route</source>
+        <translation>路由</translation>
+    </message>
+    <message>
+        <source>Client</source>
+        <translation>客户端</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Tokens in</source>
+        <translation>输入词元</translation>
+    </message>
+    <message>
+        <source>Tokens out</source>
+        <translation>输出词元</translation>
+    </message>
+    <message>
+        <source>First token</source>
+        <translation>首个词元</translation>
+    </message>
+    <message>
+        <source>Tokens/s</source>
+        <translation>词元/秒</translation>
+    </message>
+    <message>
+        <source>Duration</source>
+        <translation>耗时</translation>
+    </message>
+    <message>
+        <source>Prompt</source>
+        <translation>提示词</translation>
+    </message>
+    <message>
+        <source>{client} (this window)</source>
+        <translation>{client}（本窗口）</translation>
+    </message>
+    <message>
+        <source>{seconds} s</source>
+        <translation>{seconds} 秒</translation>
+    </message>
+</context>
+<context>
+    <name>RequestLogView</name>
+    <message>
+        <source>Request log</source>
+        <translation>请求日志</translation>
+    </message>
+</context>
+<context>
+    <name>RunPanel</name>
+    <message>
+        <source>Progress of the run</source>
+        <translation>运行进度</translation>
+    </message>
+    <message>
+        <source>&amp;Cancel</source>
+        <translation>取消(&amp;C)</translation>
+    </message>
+    <message>
+        <source>Stop the run; a partial file is removed</source>
+        <translation>停止运行；未完成的文件会被删除</translation>
+    </message>
+    <message>
+        <source>Starting…</source>
+        <translation>正在启动…</translation>
+    </message>
+    <message>
+        <source>Cancelling…</source>
+        <translation>正在取消…</translation>
+    </message>
+    <message>
+        <source>Error</source>
+        <translation>错误</translation>
+    </message>
+    <message>
+        <source>Result of the run</source>
+        <translation>运行结果</translation>
+    </message>
+</context>
+<context>
     <name>RunView</name>
     <message>
         <source>← &amp;Back</source>
@@ -2345,6 +3612,49 @@ Last activity: {when}</source>
     <message>
         <source>Example {n}</source>
         <translation>示例 {n}</translation>
+    </message>
+</context>
+<context>
+    <name>ScoreForm</name>
+    <message>
+        <source>Run a store app (translation, summaries) over pairs of input and reference, and score its answers: BLEU and chrF (sacrebleu), ROUGE (rouge-score).</source>
+        <translation>用商店应用（翻译、摘要）处理一组“输入—参考答案”对，并为它的回答评分：BLEU 和 chrF（sacrebleu）、ROUGE（rouge-score）。</translation>
+    </message>
+    <message>
+        <source>Model that runs the app</source>
+        <translation>运行应用的模型</translation>
+    </message>
+    <message>
+        <source>&amp;Score</source>
+        <translation>评分(&amp;S)</translation>
+    </message>
+    <message>
+        <source>&amp;Model:</source>
+        <translation>模型(&amp;M)：</translation>
+    </message>
+    <message>
+        <source>&amp;App:</source>
+        <translation>应用(&amp;A)：</translation>
+    </message>
+    <message>
+        <source>&amp;Dataset:</source>
+        <translation>数据集(&amp;D)：</translation>
+    </message>
+    <message>
+        <source>M&amp;etric:</source>
+        <translation>指标(&amp;E)：</translation>
+    </message>
+    <message>
+        <source>Your own JSONL file…</source>
+        <translation>你自己的 JSONL 文件…</translation>
+    </message>
+    <message>
+        <source>No app available</source>
+        <translation>没有可用的应用</translation>
+    </message>
+    <message>
+        <source>{name} ({id})</source>
+        <translation>{name}（{id}）</translation>
     </message>
 </context>
 <context>
@@ -2739,6 +4049,49 @@ Last activity: {when}</source>
     <message>
         <source>The apps catalogue must be a repository such as owner/name.</source>
         <translation>应用目录必须是 owner/name 形式的仓库。</translation>
+    </message>
+</context>
+<context>
+    <name>SnippetsView</name>
+    <message>
+        <source>Example code</source>
+        <translation>示例代码</translation>
+    </message>
+    <message>
+        <source>curl</source>
+        <translation>curl</translation>
+    </message>
+    <message>
+        <source>Example with curl</source>
+        <translation>curl 示例</translation>
+    </message>
+    <message>
+        <source>Python</source>
+        <translation>Python</translation>
+    </message>
+    <message>
+        <source>Example in Python with the openai package</source>
+        <translation>使用 openai 包的 Python 示例</translation>
+    </message>
+    <message>
+        <source>JavaScript</source>
+        <translation>JavaScript</translation>
+    </message>
+    <message>
+        <source>Example in JavaScript with the openai npm package</source>
+        <translation>使用 openai npm 包的 JavaScript 示例</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>Copy the {language} example</source>
+        <translation>复制 {language} 示例</translation>
+    </message>
+    <message>
+        <source>Language of the example</source>
+        <translation>示例的语言</translation>
     </message>
 </context>
 <context>

@@ -72,7 +72,7 @@ def test_the_window_speaks_chinese(chinese: None, qtbot: QtBot, qasync_loop: obj
     window.show()
     try:
         labels = [window.navigation.item(i).text() for i in range(window.navigation.count())]
-        assert labels == ["聊天", "模型", "商店", "设置"]
+        assert labels == ["聊天", "模型", "商店", "实验室", "开发者", "设置"]
         assert window.navigation.accessibleName() == "页面导航"
         assert [a.text() for a in window.menuBar().actions()] == [
             "文件(&F)",
@@ -121,7 +121,7 @@ def test_the_app_starts_in_the_language_of_its_settings(tmp_path: Path) -> None:
         "seen = {}\n"
         "def look():\n"
         "    [window] = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow)]\n"
-        "    seen['nav'] = window.navigation.item(3).text()\n"
+        "    seen['nav'] = window.navigation.item(window.SETTINGS_PAGE).text()\n"
         "    seen['dark'] = is_dark(qapp.palette())\n"
         "    window.close()\n"
         "QTimer.singleShot(300, look)\n"

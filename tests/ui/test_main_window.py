@@ -69,7 +69,7 @@ def test_loop_runs_tasks_while_qtbot_waits(
 def test_window_opens_with_pages_and_no_engine(fresh_window: MainWindow, qtbot: QtBot) -> None:
     window = fresh_window
     labels = [window.navigation.item(i).text() for i in range(window.navigation.count())]
-    assert labels == ["Chat", "Models", "Store", "Settings"]
+    assert labels == ["Chat", "Models", "Store", "Lab", "Developer", "Settings"]
     assert window.pages.currentWidget() is window.chat_page
     assert (window.width(), window.height()) == (1000, 700)  # nothing saved yet
 
@@ -91,6 +91,11 @@ def test_window_opens_with_pages_and_no_engine(fresh_window: MainWindow, qtbot: 
         "Build an app",
     ]
     window.navigation.setCurrentRow(3)
+    assert window.pages.currentWidget() is window.lab_page
+    assert window.lab_page.isVisible()
+    window.navigation.setCurrentRow(4)
+    assert window.pages.currentWidget() is window.developer_page
+    window.navigation.setCurrentRow(5)
     assert window.pages.currentWidget() is window.settings_page
     assert window.settings_page.isVisible()
     assert window.settings_page.title_label.text() == "Settings"
@@ -125,12 +130,14 @@ def test_pages_by_keyboard(fresh_window: MainWindow, qtbot: QtBot) -> None:
         "Chat": "Ctrl+1",
         "Models": "Ctrl+2",
         "Store": "Ctrl+3",
-        "Settings": "Ctrl+4",
+        "Lab": "Ctrl+4",
+        "Developer": "Ctrl+5",
+        "Settings": "Ctrl+6",
     }
     go_menu = [m for m in window.menuBar().actions() if m.text() == "&Go"]
     assert go_menu, "the Go menu lists the pages with their keys"
     expected = [window.chat_page, window.models_page, window.store_page]
-    for number, page in ((4, None), (2, expected[1]), (3, expected[2]), (1, expected[0])):
+    for number, page in ((6, None), (2, expected[1]), (3, expected[2]), (1, expected[0])):
         key = getattr(Qt.Key, f"Key_{number}")
         qtbot.keyClick(window.focusWidget() or window, key, Qt.KeyboardModifier.ControlModifier)
         shown = window.pages.currentWidget()
@@ -224,6 +231,8 @@ def test_every_control_is_reachable_by_tab_and_named(
         settings.set_token_button,
         settings.catalogue_edit,
     ]
+    assert settings.engines_section is not None
+    expected += [settings.engines_section.tree, settings.engines_section.add_button]
     assert settings_chain == [window.navigation, *expected]  # in reading order
 
     assert nameless == []
@@ -242,7 +251,12 @@ def _mnemonics(window: MainWindow) -> list[str]:
 
 
 def test_no_two_controls_share_an_alt_key(fresh_window: MainWindow) -> None:
-    for page in (fresh_window.CHAT_PAGE, fresh_window.SETTINGS_PAGE):
+    for page in (
+        fresh_window.CHAT_PAGE,
+        fresh_window.SETTINGS_PAGE,
+        fresh_window.DEVELOPER_PAGE,
+        fresh_window.LAB_PAGE,
+    ):
         fresh_window.show_page(page)
         keys = _mnemonics(fresh_window)
         assert len(keys) > 3

@@ -28,6 +28,14 @@ What happens when:
   ``engine_state_changed(state, model, progress)``, ``model_loaded`` (the engine's
   status) and ``reply_finished`` (a reply's timings).
 
+- **Remote models.** With an ``EnginesService``, the picker lists, after the local
+  models, each remote engine's models ("name · model", asked for off the GUI thread at
+  start and when Settings → Remote engines changes). Choosing one makes the chat use it
+  (``ChatOptions.engine`` names the engine, ``model_path`` holds its model id): nothing
+  is loaded, the session streams from that server. Its failures (unreachable, refused
+  key, unknown model, a stream that breaks) are said in the banner, the typed text is
+  handed back, and a reply that broke half way is kept, marked incomplete, by the session.
+
 Test hook: ``LLMOS_TEST_SEND_AT_START=TEXT`` in the environment makes the page send
 TEXT once the last chat is open (tests/ui/test_chat_kill.py starts the real app this
 way and kills it mid-reply). It does nothing a user could not do with the keyboard.
@@ -42,7 +50,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QTextCursor
@@ -76,7 +84,7 @@ from llmos_desktop.core.chat.store import (
     Message,
 )
 from llmos_desktop.core.engine.contract import LoadOptions, ModelLoad
-from llmos_desktop.core.engine.control.client import EngineAPIError
+from llmos_desktop.core.engine.control.client import EngineAPIError, EngineConnectionError
 from llmos_desktop.core.engine.control.service import Engine, EngineUnavailable
 from llmos_desktop.core.engine.errors import EngineFailure
 from llmos_desktop.core.models.starter import (
@@ -103,10 +111,17 @@ from llmos_desktop.ui.widgets.chat_transcript import (
 )
 from llmos_desktop.ui.widgets.message_input import MessageInput
 
+if TYPE_CHECKING:
+    from llmos_desktop.core.engines.service import EnginesService
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+REMOTE_CHOICE = "llmos:remote:"
+"""Picker data of a remote model: this prefix, the engine's name, "/", the model's id
+(an engine's name has no "/"; a model id may)."""
+REMOTE_MODELS_TIMEOUT_S = 15.0
 STARTER_CHOICE = "llmos:starter"
 """Picker data of the starter model, whose file is checked on first use (used in place)."""
 SEND_AT_START_ENV = "LLMOS_TEST_SEND_AT_START"
@@ -166,6 +181,19 @@ def _safe_file_name(title: str, fallback: str) -> str:
     return name or fallback
 
 
+def remote_choice(engine: str, model: str) -> str:
+    """The picker's data for ``model`` on the remote engine ``engine``."""
+    return f"{REMOTE_CHOICE}{engine}/{model}"
+
+
+def parse_remote_choice(choice: object) -> tuple[str, str] | None:
+    """(engine, model) of a remote choice; None for a local one."""
+    if not isinstance(choice, str) or not choice.startswith(REMOTE_CHOICE):
+        return None
+    engine, _, model = choice[len(REMOTE_CHOICE) :].partition("/")
+    return (engine, model) if engine and model else None
+
+
 def _starter_label() -> str:
     """The starter's name in the picker, in the UI's language."""
     return QCoreApplication.translate(TRANSLATION_CONTEXT, STARTER_LABEL)
@@ -189,11 +217,14 @@ class ChatPage(QWidget):
         paths: AppPaths,
         settings_writer: SettingsWriter | None = None,
         load_options: Callable[[str, LoadOptions], LoadOptions] | None = None,
+        engines: Callable[[], EnginesService] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         """``load_options(path, settings.load)``: how a file is loaded (the Models
         library's per-model defaults); blocking, so it runs on a worker thread. Without
-        it every model loads with the Settings' load options."""
+        it every model loads with the Settings' load options. ``engines()``: the remote
+        engines' service, whose models the picker lists (None: local models only); called
+        on a worker thread, as making it the first time imports its modules."""
         super().__init__(parent)
         self.setObjectName("chatPage")
         self._engine = engine
@@ -201,6 +232,12 @@ class ChatPage(QWidget):
         self._paths = paths
         self._writer = settings_writer
         self._load_options = load_options
+        self._engines = engines
+        # The remote engines' models as last asked (name -> model ids), and why an
+        # engine could not say (name -> message).
+        self._remote_models: dict[str, list[str]] = {}
+        self._remote_problems: dict[str, str] = {}
+        self._remote_task: asyncio.Task[None] | None = None
         # path -> (the Settings' load options then, the options a load of it used): a
         # chat without a context of its own keeps the one its model was loaded with.
         self._loaded_with: dict[str, tuple[LoadOptions, LoadOptions]] = {}
@@ -267,6 +304,7 @@ class ChatPage(QWidget):
         self.load_button.setObjectName("loadButton")
         self.load_button.setToolTip(self.tr("Load the model for this chat"))
         self.load_button.clicked.connect(self._on_load_button_clicked)
+        self.model_picker.activated.connect(self._on_model_picker_activated)
         self.options_button = QPushButton(self.tr("Chat se&ttings"), self)
         self.options_button.setObjectName("chatSettingsButton")
         self.options_button.setCheckable(True)
@@ -741,6 +779,7 @@ class ChatPage(QWidget):
         self._update_actions()
         self._update_empty_label()
         self.ready.emit()
+        self.refresh_remote_models()
         text = os.environ.get(SEND_AT_START_ENV)
         if text:
             self.send_message(text)
@@ -766,7 +805,17 @@ class ChatPage(QWidget):
         if not choice:
             self.banner.show_error(self.tr("Choose a model first, or open a GGUF file."))
             return
+        remote = parse_remote_choice(choice)
+        if remote is not None:
+            self.use_remote_model(*remote)
+            return
         self.load_model(str(choice))
+
+    def _on_model_picker_activated(self, index: int) -> None:
+        # A remote model needs no load: choosing it is using it, for this chat.
+        remote = parse_remote_choice(self.model_picker.itemData(index))
+        if remote is not None:
+            self.use_remote_model(*remote)
 
     def _on_options_button_toggled(self, checked: bool) -> None:
         if checked:
@@ -1283,6 +1332,16 @@ class ChatPage(QWidget):
     async def _ensure_model(self) -> bool:
         """The model this chat replies with is loaded (loaded now if it was not)."""
         options = self.session.options
+        if options.engine is None and options.model_path is None:
+            # A new chat: a remote model chosen in the picker is this chat's model.
+            remote = parse_remote_choice(self.model_picker.currentData())
+            if remote is not None:
+                await self._use_remote(*remote)
+                options = self.session.options
+        if options.engine is not None:
+            # A remote model: nothing to load, the session streams from its server.
+            return await self._remote_engine_ready(options.engine, options.model_path or "")
+        self.session.use_engine(self._engine)
         loaded = self._engine.loaded
         wanted = options.model_path
         if wanted is None:
@@ -1404,9 +1463,11 @@ class ChatPage(QWidget):
         self._emit_state(EngineState.READY)
         self.model_loaded.emit(status)
         session = self._session
-        if session is not None and session.options.model_path != path:
+        if session is not None and (
+            session.options.model_path != path or session.options.engine is not None
+        ):
             # The picker is the chat's model: the chat replies with it from now on.
-            await self._save_options(session.options.model_copy(update={"model_path": path}))
+            await self._save_options(session.options.on_local(path))
             self._show_options()
         await self._save_settings()
 
@@ -1561,7 +1622,9 @@ class ChatPage(QWidget):
                 error.failure.message + " " + self.tr("Send again to restart it.")
             )
         elif isinstance(error, EngineAPIError):
-            self.banner.show_error(error.message)
+            self.banner.show_error(self._remote_context(error.message))
+        elif isinstance(error, EngineConnectionError):
+            self.banner.show_error(self._remote_context(getattr(error, "message", str(error))))
         elif error is not None:
             self.banner.show_error(self.tr("Unexpected error: {error}").format(error=error))
         if ended.retry_text is not None and not self.input.toPlainText():
@@ -1569,7 +1632,9 @@ class ChatPage(QWidget):
         if self._restarting:
             self._restarting = False
             self._progress_hide_timer.start()
-        if self._engine.needs_restart or isinstance(error, EngineUnavailable):
+        if self._remote() is not None:
+            self._emit_state(EngineState.READY)
+        elif self._engine.needs_restart or isinstance(error, EngineUnavailable):
             self._emit_state(EngineState.STOPPED)
         elif self._engine.loaded is not None:
             self._emit_state(EngineState.READY)
@@ -1590,6 +1655,9 @@ class ChatPage(QWidget):
         self._update_actions()
 
     def _model_name(self) -> str | None:
+        remote = self._remote()
+        if remote is not None:
+            return self._remote_label(*remote)
         model = (self.model_status or {}).get("model")
         if model:
             return str(model)
@@ -1669,6 +1737,12 @@ class ChatPage(QWidget):
             if self._is_starter(path):
                 continue  # shown as the starter entry above
             self._add_picker_item(path)
+        for engine in sorted(self._remote_models, key=str.lower):
+            models = self._remote_models[engine]
+            if models and self.model_picker.count() > 0:
+                self.model_picker.insertSeparator(self.model_picker.count())
+            for model in models:
+                self._add_remote_item(engine, model)
         if current:
             self._select_in_picker(str(current), add=True)
         elif self._settings.last_model:
@@ -1679,6 +1753,10 @@ class ChatPage(QWidget):
 
     def _show_chat_model(self) -> None:
         """The picker shows the open chat's model (loaded at its next message)."""
+        remote = self._remote()
+        if remote is not None:
+            self._select_in_picker(remote_choice(*remote), add=True)
+            return
         wanted = self._session.options.model_path if self._session is not None else None
         if wanted:
             self._select_in_picker(wanted, add=True)
@@ -1688,8 +1766,30 @@ class ChatPage(QWidget):
         self.model_picker.insertItem(at, Path(path).name, path)
         self.model_picker.setItemData(at, path, Qt.ItemDataRole.ToolTipRole)
 
+    def _add_remote_item(self, engine: str, model: str) -> None:
+        at = self.model_picker.count()
+        self.model_picker.insertItem(
+            at, self._remote_label(engine, model), remote_choice(engine, model)
+        )
+        self.model_picker.setItemData(
+            at,
+            self.tr("{model} on the remote engine {engine}").format(model=model, engine=engine),
+            Qt.ItemDataRole.ToolTipRole,
+        )
+
+    def _remote_label(self, engine: str, model: str) -> str:
+        return self.tr("{engine} · {model}").format(engine=engine, model=model)
+
     def _select_in_picker(self, choice: str, *, add: bool) -> None:
         index = self.model_picker.findData(choice)
+        remote = parse_remote_choice(choice)
+        if index < 0 and remote is not None:
+            if add:  # the chat's engine did not list it (now): shown all the same
+                self._add_remote_item(*remote)
+                index = self.model_picker.count() - 1
+            if index >= 0:
+                self.model_picker.setCurrentIndex(index)
+            return
         if index < 0 and self._is_starter(choice):
             index = self.model_picker.findData(STARTER_CHOICE)
         if index < 0 and add:
@@ -1697,6 +1797,119 @@ class ChatPage(QWidget):
             self._add_picker_item(choice, index)
         if index >= 0:
             self.model_picker.setCurrentIndex(index)
+
+    # --- remote engines ----------------------------------------------------------------
+
+    def _remote(self) -> tuple[str, str] | None:
+        """(engine, model) when the open chat uses a remote model."""
+        session = self._session
+        if session is None or session.options.engine is None:
+            return None
+        return session.options.engine, session.options.model_path or ""
+
+    def _remote_context(self, message: str) -> str:
+        """An error of the chat's remote engine, saying which engine it was."""
+        remote = self._remote()
+        if remote is None:
+            return message
+        if f"engine {remote[0]}" in message:  # the engine's own words name it already
+            return message[:1].upper() + message[1:]
+        return self.tr("The remote engine {engine}: {message}").format(
+            engine=remote[0], message=message
+        )
+
+    @property
+    def remote_models(self) -> dict[str, list[str]]:
+        """Each remote engine's models, as last asked (engines that failed: none)."""
+        return {name: list(models) for name, models in self._remote_models.items()}
+
+    @property
+    def remote_problems(self) -> dict[str, str]:
+        """Why an engine's models could not be listed, by engine name."""
+        return dict(self._remote_problems)
+
+    def refresh_remote_models(self) -> asyncio.Task[None] | None:
+        """Ask every remote engine for its models again (the picker lists them)."""
+        if self._engines is None:
+            return None
+        if self._remote_task is not None and not self._remote_task.done():
+            self._remote_task.cancel()
+        self._remote_task = self._start(self._refresh_remote_models(self._engines))
+        return self._remote_task
+
+    async def _refresh_remote_models(self, provider: Callable[[], EnginesService]) -> None:
+        try:
+            engines = await self._in_thread(provider)
+            configs = await self._in_thread(engines.list)
+        except Exception as exc:  # the list is unreadable: local models still work
+            log.warning("remote engines: %s", exc)
+            return
+
+        async def models_of(name: str) -> tuple[str, list[str] | None, str]:
+            try:
+                found = await asyncio.wait_for(engines.models(name), REMOTE_MODELS_TIMEOUT_S)
+            except asyncio.CancelledError:
+                raise
+            except TimeoutError:
+                return name, None, self.tr("it did not answer in time")
+            except Exception as exc:
+                return name, None, str(getattr(exc, "message", "") or exc)
+            return name, list(found), ""
+
+        results = await asyncio.gather(*(models_of(c.name) for c in configs))
+        self._remote_models = {name: models for name, models, _ in results if models}
+        self._remote_problems = {name: problem for name, models, problem in results if problem}
+        for name, problem in self._remote_problems.items():
+            log.info("remote engine %s: %s", name, problem)
+        self._refresh_model_picker()
+        self._show_chat_model()
+
+    def use_remote_model(self, engine: str, model: str) -> asyncio.Task[None] | None:
+        """This chat replies with ``model`` of the remote engine ``engine`` from now on
+        (what choosing it in the picker does); None while busy."""
+        if self.busy:
+            return None
+        return self._start(self._use_remote(engine, model))
+
+    async def _remote_engine_ready(self, engine: str, model: str) -> bool:
+        """The session replies through remote ``engine``'s ``model``; False (and said)
+        when that engine is not there any more."""
+        provider = self._engines
+        problem = None
+        if provider is None:
+            problem = self.tr("remote engines are not available in this window")
+        else:
+            try:
+                engines = await self._in_thread(provider)
+                remote = await self._in_thread(engines.engine_for, engine, model)
+            except Exception as exc:  # removed in Settings, or its key cannot be read
+                problem = str(getattr(exc, "message", "") or exc)
+            else:
+                self.session.use_engine(remote)
+                return True
+        self.banner.show_error(
+            self.tr(
+                "This chat uses {model} on the remote engine {engine}, which cannot be "
+                "used: {problem}. Choose another model in the Model list."
+            ).format(model=model, engine=engine, problem=problem)
+        )
+        return False
+
+    async def _use_remote(self, engine: str, model: str) -> None:
+        """This chat replies with ``model`` on the remote engine ``engine`` from now on."""
+        session = self._session
+        if session is None:
+            return
+        self.banner.clear()
+        if session.options.engine != engine or session.options.model_path != model:
+            await self._save_options(session.options.on_remote(engine, model))
+            self._show_options()
+        self._select_in_picker(remote_choice(engine, model), add=True)
+        problem = self._remote_problems.get(engine)
+        if problem:
+            self.banner.show_error(self._remote_context(problem))
+        self._emit_state(EngineState.READY, self._remote_label(engine, model))
+        self.input.setFocus()
 
     def _is_starter(self, path: str) -> bool:
         """Whether ``path`` (picker data or a file path) is this installation's starter."""
