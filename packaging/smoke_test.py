@@ -1,6 +1,6 @@
 """Smoke-test an installed or unpacked LLMOS Desktop: ``python packaging/smoke_test.py DIR MODEL``.
 
-DIR is the app's folder (dist/llmos-desktop, or /opt/llmos-desktop inside an unpacked
+DIR is the app's folder (dist/llmos-desktop, or usr/lib/llmos-desktop inside an unpacked
 .deb). Runs ``llmos --version`` and ``llmos-desktop --self-test MODEL`` (offscreen,
 the window, an engine started from the bundle, one chat reply through the API, a clean
 close), then looks for any engine process of that folder left behind. MODEL may be

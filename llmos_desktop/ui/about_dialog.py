@@ -3,7 +3,10 @@
 Everything shown is plain text (no rich text, no links rendered as HTML). Qt and PySide6
 are LGPL: the dialog says so and where their source is, as the licence asks. The full
 licence texts ship in the installed app's ``licenses`` folder (build.spec collects them).
-It also shows the logs folder (``app.log``, ``engine.log``), with a button that opens it.
+It also shows the logs folder (``app.log``, ``engine.log``), with a button that opens it,
+and what kind of build this is (llmos_desktop/build_info.py): portable or tuned to the
+build machine's processor, with or without the starter model, or a development checkout,
+so a user (or a bug report) can tell the installers apart.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from llmos_desktop import __version__
+from llmos_desktop.build_info import BuildInfo, read_build_info
 from llmos_desktop.resources import app_icon
 
 QT_SOURCE_URL = "https://download.qt.io/official_releases/qt/"
@@ -107,14 +111,21 @@ class AboutDialog(QDialog):
     """``AboutDialog(backend="CPU")``: ``backend`` is what the engine reports (or "not started").
 
     ``logs_folder`` is shown, and opened by the "Open Log Folder" button; by default
-    ``default_logs_folder()``.
+    ``default_logs_folder()``. ``build``: this installation's build (default: read from
+    the bundle; a checkout is "development").
     """
 
     def __init__(
-        self, *, backend: str, logs_folder: Path | None = None, parent: QWidget | None = None
+        self,
+        *,
+        backend: str,
+        logs_folder: Path | None = None,
+        build: BuildInfo | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.logs_folder = default_logs_folder() if logs_folder is None else logs_folder
+        self.build = read_build_info() if build is None else build
         self.setWindowTitle(self.tr("About LLMOS Desktop"))
         self.setWindowIcon(app_icon())
         self.setMinimumSize(620, 480)
@@ -130,6 +141,9 @@ class AboutDialog(QDialog):
         self.title_label.setFont(font)
         self.backend_label = QLabel(self.tr("Engine backend: {backend}").format(backend=backend))
         self.backend_label.setObjectName("aboutBackend")
+        self.build_label = QLabel(self.build_description(self.build))
+        self.build_label.setObjectName("aboutBuild")
+        self.build_label.setWordWrap(True)
         summary = QLabel(
             self.tr("Local large language models in one window, with an OpenAI-compatible API.")
         )
@@ -137,7 +151,13 @@ class AboutDialog(QDialog):
         self.logs_label = QLabel(self.tr("Logs: {folder}").format(folder=self.logs_folder))
         self.logs_label.setObjectName("aboutLogs")
         self.logs_label.setWordWrap(True)
-        for label in (self.title_label, self.backend_label, summary, self.logs_label):
+        for label in (
+            self.title_label,
+            self.backend_label,
+            self.build_label,
+            summary,
+            self.logs_label,
+        ):
             label.setTextFormat(Qt.TextFormat.PlainText)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -145,6 +165,7 @@ class AboutDialog(QDialog):
         heading.setSpacing(4)
         heading.addWidget(self.title_label)
         heading.addWidget(self.backend_label)
+        heading.addWidget(self.build_label)
         heading.addWidget(summary)
         heading.addWidget(self.logs_label)
         heading.addStretch(1)
@@ -172,6 +193,35 @@ class AboutDialog(QDialog):
         layout.addWidget(QLabel(self.tr("Licences")))
         layout.addWidget(self.licences, 1)
         layout.addWidget(buttons)
+
+    def build_description(self, build: BuildInfo) -> str:
+        """One or two sentences: the build's kind, and whether the starter is inside."""
+        if build.is_development:
+            return self.tr(
+                "Build: development (running from source; the engine was compiled on this "
+                "computer)."
+            )
+        if build.is_portable:
+            kind = (
+                self.tr("Build: portable, for {baseline} processors or newer.").format(
+                    baseline=build.cpu_baseline
+                )
+                if build.cpu_baseline
+                else self.tr("Build: portable.")
+            )
+        elif build.is_native:
+            kind = self.tr(
+                "Build: tuned to the processor of the computer it was built on; it may not "
+                "run on other computers."
+            )
+        else:
+            return self.tr("Build: unknown (this installation has no build information).")
+        starter = (
+            self.tr("The starter model is included.")
+            if build.starter
+            else self.tr("The starter model is not included.")
+        )
+        return f"{kind} {starter}"
 
     def _on_open_logs_button_clicked(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.logs_folder)))

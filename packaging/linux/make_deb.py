@@ -1,9 +1,16 @@
 """Linux installers from a PyInstaller bundle: a .deb (dpkg-deb) and a tarball.
 
-The .deb puts the bundle under /opt/llmos-desktop, the menu entry in
-/usr/share/applications, icons in the hicolor theme and ``llmos-desktop`` / ``llmos``
-in /usr/bin. Debian's file triggers (desktop-file-utils, hicolor-icon-theme) refresh
-the menu and icon caches, so the package needs no maintainer scripts.
+The .deb puts the bundle under /usr/lib/llmos-desktop (Debian policy's place for a
+package's private files; under /opt, which no package owns, dpkg itself would own
+``/opt`` and warn "directory '/opt' not empty so not removed" at every removal), the menu
+entry in /usr/share/applications, icons in the hicolor theme (that package owns the
+folders, so it is a dependency) and ``llmos-desktop`` / ``llmos`` links in /usr/bin.
+Debian's file triggers (desktop-file-utils, hicolor-icon-theme) refresh the menu and icon
+caches, so the package needs no maintainer scripts.
+
+A variant that is not the build a user downloads (``--native``, ``--no-starter``; see
+llmos_desktop/build_info.py) carries its tag in the package version (``0.1.0~native``,
+sorting before the plain release), the file names and the description.
 
 Usually run by packaging/build.py; standalone:
 ``python packaging/linux/make_deb.py dist/llmos-desktop --version 0.1.0``.
@@ -12,6 +19,7 @@ Usually run by packaging/build.py; standalone:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -19,7 +27,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import textwrap
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -35,12 +45,13 @@ from bundle_layout import (  # noqa: E402
 )
 
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
-INSTALL_DIR = f"/opt/{BUNDLE_NAME}"
+INSTALL_DIR = f"/usr/lib/{BUNDLE_NAME}"
 
 # What the bundle leaves to the system: the C/C++ runtimes, and the X11/Wayland/GL/
 # D-Bus stack Qt's platform plugins load (Qt's documented X11 requirements). Names are
 # Debian's and Ubuntu's; the t64-renamed libraries of Ubuntu 24.04 provide these names.
 DEPENDS = (
+    "hicolor-icon-theme",  # owns /usr/share/icons/hicolor/*/apps, where the icons go
     "libgcc-s1",
     "libgl1",
     "libegl1",
@@ -73,11 +84,49 @@ RECOMMENDS = (
 _GLIBCXX_TO_GCC = {25: "8", 26: "9", 28: "10", 29: "11", 30: "12", 31: "13", 32: "13.2", 33: "14"}
 
 
-def debian_version(version: str) -> str:
-    """PEP 440 -> Debian: pre-releases sort before the release (``1.0rc1`` -> ``1.0~rc1``)."""
+def debian_version(version: str, tag: str = "") -> str:
+    """PEP 440 -> Debian: pre-releases sort before the release (``1.0rc1`` -> ``1.0~rc1``).
+
+    ``tag`` (``native``, ``nostarter``, ``native-nostarter``) is appended after ``~``, so a
+    variant sorts before the release of the same version and never replaces it.
+    """
     public, plus, local = version.partition("+")
     public = re.sub(r"\.?(a|b|rc|dev)(\d*)", r"~\1\2", public)
-    return public + plus + local.replace("_", ".")
+    suffix = f"~{tag.replace('-', '.')}" if tag else ""
+    return public + suffix + plus + local.replace("_", ".")
+
+
+def variant_notes(info: dict[str, Any]) -> list[str]:
+    """Sentences for the package description from the bundle's build-info.json."""
+    notes = []
+    cpu = info.get("cpu")
+    if not isinstance(cpu, dict):
+        cpu = {}
+    if info.get("variant") == "native":
+        notes.append(
+            "This build is tuned to the processor of the computer it was built on: on "
+            "other computers its engine may stop with 'illegal instruction'."
+        )
+    elif cpu.get("baseline"):
+        notes.append(f"Runs on {cpu['baseline']} processors or newer.")
+    if info.get("starter"):
+        notes.append(
+            "Includes a small starter model (SmolLM2-135M-Instruct), so it chats offline "
+            "from the first start."
+        )
+    else:
+        notes.append("This build does not include the starter model: open or download one.")
+    return notes
+
+
+def read_bundle_build_info(bundle: Path) -> dict[str, Any]:
+    """The bundle's build-info.json (packaging/build.py writes it); {} when absent."""
+    path = bundle / "_internal" / "build-info.json"
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def debian_arch() -> str:
@@ -149,15 +198,26 @@ def _install_share(dest: Path, exec_line: str | None = None) -> None:
     (applications / "llmos-desktop.desktop").write_text(text, "utf-8")
 
 
-def _control(version: str, arch: str, size_kib: int, glibc: str | None, gcc: str | None) -> str:
+def _control(
+    version: str,
+    arch: str,
+    size_kib: int,
+    glibc: str | None,
+    gcc: str | None,
+    notes: list[str] | None = None,
+) -> str:
     depends = [f"libc6 (>= {glibc})" if glibc else "libc6"]
     depends.append(f"libstdc++6 (>= {gcc})" if gcc else "libstdc++6")
     depends += DEPENDS
-    description = (
-        "Chat with large language models on your own computer: open a GGUF model (or\n"
-        " download one), chat with it in a desktop window, and let other programs use the\n"
-        " same engine through an OpenAI-compatible API. Runs llama.cpp in its own process.\n"
-        " Includes the 'llmos' command line (llmos serve)."
+    paragraphs = [
+        "Chat with large language models on your own computer: open a GGUF model (or "
+        "download one), chat with it in a desktop window, and let other programs use the "
+        "same engine through an OpenAI-compatible API. Runs llama.cpp in its own process. "
+        "Includes the 'llmos' command line (llmos serve).",
+        *([" ".join(notes)] if notes else []),
+    ]
+    description = "\n .\n".join(
+        "\n".join(" " + line for line in textwrap.wrap(p, 78)) for p in paragraphs
     )
     return (
         f"Package: {DEB_PACKAGE}\n"
@@ -171,7 +231,7 @@ def _control(version: str, arch: str, size_kib: int, glibc: str | None, gcc: str
         "Priority: optional\n"
         f"Homepage: {HOMEPAGE}\n"
         f"Description: {SUMMARY}\n"
-        f" {description}\n"
+        f"{description}\n"
     )
 
 
@@ -200,12 +260,19 @@ def _copyright(*, with_starter: bool = False) -> str:
 
 
 def build_deb(
-    bundle: Path, version: str, out_dir: Path, *, compression: str = "xz", level: int | None = None
+    bundle: Path,
+    version: str,
+    out_dir: Path,
+    *,
+    compression: str = "xz",
+    level: int | None = None,
+    tag: str = "",
 ) -> Path:
-    """Build ``<out_dir>/llmos-desktop_<version>_<arch>.deb`` from a built bundle folder."""
+    """Build ``<out_dir>/llmos-desktop_<version>[~tag]_<arch>.deb`` from a built bundle."""
     if shutil.which("dpkg-deb") is None:
         raise SystemExit("dpkg-deb is missing: apt-get install dpkg-dev (or dpkg)")
-    version = debian_version(version)
+    version = debian_version(version, tag)
+    notes = variant_notes(read_bundle_build_info(bundle))
     arch = debian_arch()
     glibc, gcc = required_versions(bundle)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -225,7 +292,7 @@ def build_deb(
         debian = root / "DEBIAN"
         debian.mkdir()
         (debian / "control").write_text(
-            _control(version, arch, _dir_size_kib(root), glibc, gcc), "utf-8"
+            _control(version, arch, _dir_size_kib(root), glibc, gcc, notes), "utf-8"
         )
         for path in [root, *root.rglob("*")]:  # root-owned-looking modes, whatever the umask
             if path.is_symlink():
@@ -244,10 +311,10 @@ def build_deb(
     return target
 
 
-def build_tarball(bundle: Path, version: str, out_dir: Path) -> Path:
-    """``llmos-desktop-<version>-linux-<arch>.tar.gz``: the bundle, menu entry files and icons."""
+def build_tarball(bundle: Path, version: str, out_dir: Path, *, tag: str = "") -> Path:
+    """``llmos-desktop-<version>[-tag]-linux-<arch>.tar.gz``: the bundle, menu entry, icons."""
     machine = os.uname().machine
-    name = f"{BUNDLE_NAME}-{version}-linux-{machine}"
+    name = f"{BUNDLE_NAME}-{version}{'-' + tag if tag else ''}-linux-{machine}"
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.tar.gz"
     with tempfile.TemporaryDirectory(prefix="llmos-tar-") as tmp:
@@ -269,12 +336,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
     parser.add_argument("--formats", default="deb,tar", help="comma list of deb, tar")
     parser.add_argument("--compression", default="xz", choices=("xz", "gzip", "zstd", "none"))
+    parser.add_argument("--tag", default="", help="variant tag (native, nostarter, ...)")
     args = parser.parse_args(argv)
     formats = {f.strip() for f in args.formats.split(",") if f.strip()}
     if "deb" in formats:
-        print(build_deb(args.bundle, args.version, args.out, compression=args.compression))
+        print(
+            build_deb(
+                args.bundle, args.version, args.out, compression=args.compression, tag=args.tag
+            )
+        )
     if "tar" in formats:
-        print(build_tarball(args.bundle, args.version, args.out))
+        print(build_tarball(args.bundle, args.version, args.out, tag=args.tag))
     return 0
 
 

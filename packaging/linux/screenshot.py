@@ -4,8 +4,8 @@
    install, without touching this system).
 2. Starts Xvfb and a window manager (openbox), so the window has its frame.
 3. Launches the app from the menu entry's ``Exec=`` line, with the command looked up
-   in the unpacked ``usr/bin`` (its symlink into ``/opt`` followed inside the root), and
-   a fresh ``LLMOS_HOME``.
+   in the unpacked ``usr/bin`` (its symlink into ``/usr/lib/llmos-desktop`` followed
+   inside the root), and a fresh ``LLMOS_HOME``.
 4. With ``--model``, opens it the way a user does: Alt+O, the file name typed into the
    file dialog, Enter; then types ``--message`` and presses Enter, waits for the reply.
 5. Saves a PNG of the screen.

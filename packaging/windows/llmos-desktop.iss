@@ -1,7 +1,12 @@
 ; LLMOS Desktop installer for Windows (Inno Setup 6, https://jrsoftware.org/isinfo.php).
 ;
 ; packaging/build.py runs it after PyInstaller:
-;   iscc /DAppVersion=0.1.0 /DBundleDir=C:\...\dist\llmos-desktop /DOutputDir=C:\...\dist llmos-desktop.iss
+;   iscc /DAppVersion=0.1.0 /DVariantTag= /DBundleDir=C:\...\dist\llmos-desktop /DOutputDir=C:\...\dist llmos-desktop.iss
+;
+; The bundle holds the starter model (_internal\starter), so the installed app chats
+; offline at once; it is used in place and goes with the uninstaller. VariantTag is empty
+; for that build, and "-native", "-nostarter" or "-native-nostarter" for the others
+; (llmos_desktop/build_info.py): it is in the setup file's name and the version shown.
 ;
 ; Per-user install by default: no administrator rights, the app goes to
 ; %LOCALAPPDATA%\Programs\LLMOS Desktop, a Start-menu entry is added, and an
@@ -11,6 +16,9 @@
 
 #ifndef AppVersion
   #define AppVersion "0.0.0"
+#endif
+#ifndef VariantTag
+  #define VariantTag ""
 #endif
 #ifndef BundleDir
   #define BundleDir "..\..\dist\llmos-desktop"
@@ -24,7 +32,7 @@
 AppId={{6F4B2C71-3D0E-4C55-9A8E-2B7D51E0C9A4}
 AppName=LLMOS Desktop
 AppVersion={#AppVersion}
-AppVerName=LLMOS Desktop {#AppVersion}
+AppVerName=LLMOS Desktop {#AppVersion}{#VariantTag}
 AppPublisher=LLMOS Desktop developers
 AppPublisherURL=https://github.com/llmos-desktop/llmos-desktop
 DefaultDirName={autopf}\LLMOS Desktop
@@ -35,7 +43,7 @@ PrivilegesRequiredOverridesAllowed=dialog
 ArchitecturesAllowed=x64compatible
 ArchitecturesInstallIn64BitMode=x64compatible
 OutputDir={#OutputDir}
-OutputBaseFilename=llmos-desktop-{#AppVersion}-windows-x64-setup
+OutputBaseFilename=llmos-desktop-{#AppVersion}{#VariantTag}-windows-x64-setup
 SetupIconFile=..\..\resources\icons\llmos-desktop.ico
 UninstallDisplayIcon={app}\llmos-desktop.exe
 UninstallDisplayName=LLMOS Desktop

