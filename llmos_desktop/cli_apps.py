@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from llmos_desktop.cli_output import error as _error
+from llmos_desktop.cli_output import note as _note
+from llmos_desktop.cli_output import print_json as _print_json
+from llmos_desktop.cli_output import say as _say
 from llmos_desktop.core.text import one_line
 
 if TYPE_CHECKING:
@@ -469,19 +472,3 @@ def _list_row(item: CatalogueItem) -> tuple[str, str, str, str, str, str]:
 
 def _app_error_text(error: AppError) -> str:
     return one_line(str(error), 400)
-
-
-def _print_json(value: object) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2), flush=True)
-
-
-def _error(text: str) -> None:
-    print(f"llmos: error: {text}", file=sys.stderr, flush=True)
-
-
-def _note(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _say(text: str) -> None:
-    print(text, flush=True)

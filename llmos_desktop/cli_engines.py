@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from llmos_desktop.cli_output import error as _error
+from llmos_desktop.cli_output import note as _note
+from llmos_desktop.cli_output import print_json as _print_json
+from llmos_desktop.cli_output import say as _say
 from llmos_desktop.core.text import one_line
 
 if TYPE_CHECKING:
@@ -433,19 +436,3 @@ def _note_problems(service: EnginesService) -> None:
         return
     for problem in service.problems:
         _note(f"llmos: note: {one_line(problem, 400)}")
-
-
-def _print_json(value: object) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2), flush=True)
-
-
-def _error(text: str) -> None:
-    print(f"llmos: error: {text}", file=sys.stderr, flush=True)
-
-
-def _note(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _say(text: str) -> None:
-    print(text, flush=True)

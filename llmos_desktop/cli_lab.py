@@ -19,12 +19,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from llmos_desktop.cli_output import error as _error
+from llmos_desktop.cli_output import note as _note
+from llmos_desktop.cli_output import print_json as _print_json
+from llmos_desktop.cli_output import say as _say
 from llmos_desktop.core.text import one_line
 
 if TYPE_CHECKING:
@@ -524,19 +527,3 @@ def _cli_error(message: str, code: int) -> Exception:
 
 def _size(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MiB"
-
-
-def _print_json(value: object) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2), flush=True)
-
-
-def _error(text: str) -> None:
-    print(f"llmos: error: {text}", file=sys.stderr, flush=True)
-
-
-def _note(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _say(text: str) -> None:
-    print(text, flush=True)

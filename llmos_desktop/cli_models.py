@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import shutil
 import sys
 import threading
@@ -81,6 +80,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from llmos_desktop.cli_output import error as _error
+from llmos_desktop.cli_output import note as _note
+from llmos_desktop.cli_output import print_json as _print_json
+from llmos_desktop.cli_output import say as _say
 from llmos_desktop.core.text import one_line
 
 if TYPE_CHECKING:
@@ -682,10 +685,6 @@ def _repo_json(repo: RepoSummary, details: RepoDetails | ModelsError) -> dict[st
     }
 
 
-def _print_json(value: object) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2))
-
-
 # --- small helpers ----------------------------------------------------------------------
 
 
@@ -694,18 +693,6 @@ def _models_error_text(error: ModelsError) -> str:
     if error.kind in ("auth", "gated"):
         text += "; the token is kept by the app (its Models page)"
     return text
-
-
-def _error(text: str) -> None:
-    print(f"llmos: error: {text}", file=sys.stderr, flush=True)
-
-
-def _note(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _say(text: str) -> None:
-    print(text, flush=True)
 
 
 def _ask(prompt: str) -> str:
