@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import shiboken6
 from pydantic import BaseModel, ValidationError
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QFont, QPalette
+from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -70,6 +70,7 @@ from llmos_desktop.ui.widgets.fields import (
     int_range,
     plain_label,
 )
+from llmos_desktop.ui.widgets.title import page_title
 
 if TYPE_CHECKING:
     from llmos_desktop.core.engines.service import EnginesService
@@ -136,11 +137,7 @@ class SettingsPage(QWidget):
     # --- construction -------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.title_label = QLabel(self.tr("Settings"), self)
-        font = QFont(self.title_label.font())
-        font.setPointSizeF(font.pointSizeF() * 1.4)
-        font.setBold(True)
-        self.title_label.setFont(font)
+        self.title_label = page_title(self.tr("Settings"), self)
         self.banner = MessageBanner(self)
 
         content = QWidget(self)

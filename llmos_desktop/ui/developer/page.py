@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import shiboken6
 from pydantic import ValidationError
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QGuiApplication, QHideEvent, QPalette, QShowEvent
+from PySide6.QtGui import QGuiApplication, QHideEvent, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -73,6 +73,7 @@ from llmos_desktop.ui.developer.request_log_view import RequestLogView
 from llmos_desktop.ui.developer.snippets_view import SnippetsView
 from llmos_desktop.ui.widgets.banner import MessageBanner
 from llmos_desktop.ui.widgets.fields import SpinBox, int_range, plain_label
+from llmos_desktop.ui.widgets.title import page_title
 
 if TYPE_CHECKING:
     from llmos_desktop.core.engine.control.service import Engine
@@ -155,11 +156,7 @@ class DeveloperPage(QWidget):
     # --- construction -------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.title_label = QLabel(self.tr("Developer"), self)
-        font = QFont(self.title_label.font())
-        font.setPointSizeF(font.pointSizeF() * 1.4)
-        font.setBold(True)
-        self.title_label.setFont(font)
+        self.title_label = page_title(self.tr("Developer"), self)
         self.banner = MessageBanner(self)
 
         content = QWidget(self)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QFont, QShowEvent
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -69,6 +69,7 @@ from llmos_desktop.ui.models.bridge import ServiceBridge
 from llmos_desktop.ui.status_bar import EngineState
 from llmos_desktop.ui.widgets.banner import MessageBanner
 from llmos_desktop.ui.widgets.dialogs import OpenDialogs
+from llmos_desktop.ui.widgets.title import page_title
 
 if TYPE_CHECKING:
     from llmos_desktop.core.apps.manifest import AppManifest
@@ -169,12 +170,7 @@ class LabPage(QWidget):
         self._comparison_models: list[str] | None = None
         self._source: SourceInfo | LabError | None = None  # the quantize source's header
 
-        self.title_label = QLabel(self.tr("Lab"), self)
-        self.title_label.setTextFormat(Qt.TextFormat.PlainText)
-        font = QFont(self.title_label.font())
-        font.setPointSizeF(font.pointSizeF() * 1.4)
-        font.setBold(True)
-        self.title_label.setFont(font)
+        self.title_label = page_title(self.tr("Lab"), self)
         self.banner = MessageBanner(self)
 
         self.quantize_form = QuantizeForm(self)

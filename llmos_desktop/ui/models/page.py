@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QFont, QShowEvent
+from PySide6.QtGui import QDesktopServices, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
-    QLabel,
     QMessageBox,
     QPushButton,
     QStackedWidget,
@@ -75,6 +74,7 @@ from llmos_desktop.ui.models.repo_page import RepoPage
 from llmos_desktop.ui.models.token_dialog import TokenDialog
 from llmos_desktop.ui.widgets.banner import MessageBanner
 from llmos_desktop.ui.widgets.dialogs import OpenDialogs
+from llmos_desktop.ui.widgets.title import page_title
 
 if TYPE_CHECKING:
     from llmos_desktop.core.models.service import ModelsService
@@ -120,12 +120,7 @@ class ModelsPage(QWidget):
         self._importing = ""
         self.models: list[LocalModel] = []
 
-        self.title_label = QLabel(self.tr("Models"), self)
-        self.title_label.setTextFormat(Qt.TextFormat.PlainText)
-        font = QFont(self.title_label.font())
-        font.setPointSizeF(font.pointSizeF() * 1.4)
-        font.setBold(True)
-        self.title_label.setFont(font)
+        self.title_label = page_title(self.tr("Models"), self)
         self.banner = MessageBanner(self)
 
         self.library_view = LibraryView(self)

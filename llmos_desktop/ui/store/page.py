@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QLocale, Qt, Signal
 from PySide6.QtGui import (
-    QFont,
     QPixmap,
     QShowEvent,
 )
@@ -46,7 +45,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
@@ -69,6 +67,7 @@ from llmos_desktop.ui.store.model_choice import ModelPlan, plan_model
 from llmos_desktop.ui.store.run_view import RunView
 from llmos_desktop.ui.widgets.banner import MessageBanner
 from llmos_desktop.ui.widgets.dialogs import OpenDialogs
+from llmos_desktop.ui.widgets.title import page_title
 
 if TYPE_CHECKING:
     from llmos_desktop.core.apps.runner import AppRunner, AppRunResult
@@ -145,12 +144,7 @@ class StorePage(QWidget):
         self._load_task: asyncio.Task[None] | None = None
         self._loading_again = False
 
-        self.title_label = QLabel(self.tr("Store"), self)
-        self.title_label.setTextFormat(Qt.TextFormat.PlainText)
-        font = QFont(self.title_label.font())
-        font.setPointSizeF(font.pointSizeF() * 1.4)
-        font.setBold(True)
-        self.title_label.setFont(font)
+        self.title_label = page_title(self.tr("Store"), self)
         self.banner = MessageBanner(self)
 
         self.catalogue_view = CatalogueView(self.icon_for, parent=self)
