@@ -8,12 +8,19 @@ starter a fresh install chats with.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# A shell starts a background job (`pytest &`, nohup) with SIGINT ignored, and children
+# inherit that: the Ctrl+C tests would then test nothing the user does. The commands the
+# tests start get the default (Python's KeyboardInterrupt), as from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Fixtures that need the real model file; every test that uses one (directly or through
 # another fixture) must carry the ``model`` marker, so ``-m "not model"`` is a quick run.

@@ -169,6 +169,7 @@ def test_openapi_document_is_open_and_describes_the_v1_api(
         "/v1/models",
         "/v1/chat/completions",
         "/v1/completions",
+        "/v1/embeddings",
     }
     chat = document["paths"][CHAT]["post"]
     assert "text/event-stream" in chat["responses"]["200"]["content"]

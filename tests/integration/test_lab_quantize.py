@@ -226,10 +226,17 @@ def test_the_worker_command_is_this_interpreter_with_the_flag() -> None:
 
 
 def _children() -> list[int]:
-    """This process's child processes (the lab worker)."""
+    """This process's lab workers (other children, such as a session's engine, may run)."""
     import psutil
 
-    return [child.pid for child in psutil.Process().children(recursive=True)]
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "--lab-worker" in child.cmdline():
+                found.append(child.pid)
+        except psutil.Error:
+            continue
+    return found
 
 
 def _alive(pid: int) -> bool:

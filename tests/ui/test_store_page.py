@@ -346,7 +346,9 @@ def test_a_remote_catalogue_adds_apps_and_updates_and_its_failure_keeps_the_buil
     from tests.helpers.hub_server import FakeHub
 
     builtin = {a.id: a for a in builtin_catalogue()}
-    newer = builtin[TRANSLATOR].changed(version="1.1.0")
+    # An app someone shares (built-in ids are refused from catalogues: see test_apps_remote).
+    shared = builtin[TRANSLATOR].changed(id="community.translator", version="1.0.0")
+    newer = shared.changed(version="1.1.0")
     haiku = builtin["llmos.poem"].changed(id="community.haiku", version="2.0.0")
     tampered = builtin["llmos.story"].changed(id="community.tampered")
     files = {
@@ -377,7 +379,7 @@ def test_a_remote_catalogue_adds_apps_and_updates_and_its_failure_keeps_the_buil
             environ={},
         )
         service = AppsService(paths, settings, models=models, catalogue_repo="community/apps")
-        service.install(TRANSLATOR)
+        service.store.install(llmapp_bytes(shared))
         page = StorePage(service, settings)
         qtbot.addWidget(page)
         page.resize(1100, 720)
@@ -391,7 +393,7 @@ def test_a_remote_catalogue_adds_apps_and_updates_and_its_failure_keeps_the_buil
             assert "community.haiku" in view.shown_ids()
             assert "community.tampered" not in view.shown_ids()
             assert "1 apps of the remote catalogue were left out" in view.status_label.text()
-            row = page.installed_view.row_for(TRANSLATOR)
+            row = page.installed_view.row_for("community.translator")
             assert row is not None and row.update and row.app.version == "1.1.0"
             assert page.tabs.tabText(INSTALLED_TAB).replace("&", "") == "Installed (updates: 1)"
 

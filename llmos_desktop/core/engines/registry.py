@@ -28,6 +28,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from llmos_desktop.core.atomic import write_text_atomic
+from llmos_desktop.core.engines import ENGINES_FILE
 from llmos_desktop.core.engines.types import RemoteEngineConfig
 from llmos_desktop.core.secrets import SecretError, SecretPlace, SecretStore, check_secret
 from llmos_desktop.core.text import one_line
@@ -43,7 +44,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ENGINES_FILE: Final = "engines.json"
 KEYS_FOLDER: Final = "engine-keys"
 FORMAT_VERSION: Final = 1
 MAX_ENGINES: Final = 200

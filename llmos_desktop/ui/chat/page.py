@@ -779,7 +779,10 @@ class ChatPage(QWidget):
         self._update_actions()
         self._update_empty_label()
         self.ready.emit()
-        self.refresh_remote_models()
+        from llmos_desktop.core.engines import any_configured
+
+        if any_configured(self._paths.data):
+            self.refresh_remote_models()
         text = os.environ.get(SEND_AT_START_ENV)
         if text:
             self.send_message(text)

@@ -24,6 +24,7 @@ from llmos_desktop.core.engine.contract import (
     MAX_STOP_STRINGS,
     ErrorKind,
     Int,
+    JsonNumbers,
     ModelLoad,
     SamplingOptions,
 )
@@ -347,7 +348,12 @@ _EMBEDDING_INPUT_SCHEMA: dict[str, Any] = {
 }
 
 
-class EmbeddingRequest(BaseModel):
+def _json_integer(value: Any) -> Any:
+    """5.0 is the integer 5 in JSON (as JSON Schema says); 5.5, "5" and true are not."""
+    return int(value) if type(value) is float and value.is_integer() else value
+
+
+class EmbeddingRequest(JsonNumbers):
     """``POST /v1/embeddings``, as OpenAI's."""
 
     model_config = ConfigDict(extra="ignore")
@@ -369,6 +375,16 @@ class EmbeddingRequest(BaseModel):
         description="must equal the model's own size when given (vectors are not shortened)",
     )
     user: str | None = None
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _integral_token_ids(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [
+                [_json_integer(t) for t in item] if isinstance(item, list) else _json_integer(item)
+                for item in value
+            ]
+        return value
 
     @field_validator("input")
     @classmethod

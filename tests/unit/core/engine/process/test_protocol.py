@@ -262,3 +262,17 @@ def test_error_body_is_openai_shaped() -> None:
     assert error_body("boom", type_="server_error") == {
         "error": {"message": "boom", "type": "server_error", "param": None, "code": None}
     }
+
+
+def test_embedding_token_ids_are_json_integers() -> None:
+    # Found by fuzzing: 1048576.0 is an integer in JSON (the document says "integer"), so
+    # it must not be refused as "not a string".
+    from llmos_desktop.core.engine.process.protocol import EmbeddingRequest
+
+    request = EmbeddingRequest.model_validate(
+        {"input": [[1048576.0, 147], [3.0]], "dimensions": 8.0}
+    )
+    assert request.items() == [[1048576, 147], [3]] and request.dimensions == 8
+    for refused in ([[1.5]], [[True]], [["1"]], [1.5]):
+        with pytest.raises(ValidationError):
+            EmbeddingRequest.model_validate({"input": refused})
