@@ -373,6 +373,7 @@ class MainWindow(QMainWindow):
                 parent=self,
             )
             page.api_server_changed.connect(self._on_developer_page_api_server_changed)
+            page.settings_changed.connect(self._on_developer_page_settings_changed)
             self._replace_slot(self.DEVELOPER_PAGE, page)
             self._developer_page = page
         return self._developer_page
@@ -521,7 +522,9 @@ class MainWindow(QMainWindow):
             self.models_page.apply_setting(name)
         if self._lab is not None:
             self._lab.update_settings(self.settings)
-        elif name == "theme":
+        if name == "load" and self._developer_page is not None:
+            self._developer_page.show_settings()  # its context field shows the same setting
+        if name == "theme":
             self.theme.apply(self.settings.theme)
         elif name == "enter_sends":
             self.chat_page.set_enter_sends(self.settings.enter_sends)
@@ -530,6 +533,12 @@ class MainWindow(QMainWindow):
             from llmos_desktop.core.chat.options import ChatOptions
 
             self.chat_page.set_default_sampling(ChatOptions.from_settings(self.settings))
+
+    def _on_developer_page_settings_changed(self, name: str) -> None:
+        if name == "load" and self._settings_page is not None:
+            self._settings_page.show_settings()  # the context field shows the same setting
+        if self._lab is not None:
+            self._lab.update_settings(self.settings)
 
     def _on_engines_section_engines_changed(self) -> None:
         self.chat_page.refresh_remote_models()

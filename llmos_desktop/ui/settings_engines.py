@@ -55,6 +55,7 @@ from llmos_desktop.core.engines.types import (
     EngineCheck,
     RemoteEngineConfig,
 )
+from llmos_desktop.ui.tasks import PageTasks
 from llmos_desktop.ui.widgets.dialogs import OpenDialogs
 from llmos_desktop.ui.widgets.fields import DoubleSpinBox, plain_label
 
@@ -262,7 +263,7 @@ class EnginesSection(QGroupBox):
         self.setTitle(self.tr("Remote engines"))
         self.setObjectName("enginesSection")
         self._service = service
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = PageTasks("engines section", self._on_task_done)
         self._dialogs = OpenDialogs()
         self._checks: dict[str, EngineCheck] = {}
         self._configs: list[RemoteEngineConfig] = []
@@ -373,10 +374,7 @@ class EnginesSection(QGroupBox):
 
     async def shutdown(self) -> None:
         self._dialogs.close_all()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
 
     # --- slots --------------------------------------------------------------------------
 
@@ -424,15 +422,9 @@ class EnginesSection(QGroupBox):
     # --- work ---------------------------------------------------------------------------
 
     def _start(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        task: asyncio.Task[T] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._on_task_done)
-        return task
+        return self._tasks.start(coro)
 
-    def _on_task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("engines section task failed", exc_info=task.exception())
+    def _on_task_done(self, _task: asyncio.Task[Any]) -> None:
         if shiboken6.isValid(self):
             self._update_buttons()
 

@@ -39,15 +39,12 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -70,6 +67,7 @@ from llmos_desktop.ui.widgets.fields import (
     int_range,
     plain_label,
 )
+from llmos_desktop.ui.widgets.form_page import align_labels, frame_page, group_form, scroll_column
 from llmos_desktop.ui.widgets.title import page_title
 
 if TYPE_CHECKING:
@@ -129,7 +127,7 @@ class SettingsPage(QWidget):
         self._row_labels: list[QLabel] = []
 
         self._build()
-        self._show_settings()
+        self.show_settings()
         self._connect()
         # The token's state is read off the GUI thread once the event loop runs.
         QTimer.singleShot(0, self._on_token_timer_timeout)
@@ -140,11 +138,7 @@ class SettingsPage(QWidget):
         self.title_label = page_title(self.tr("Settings"), self)
         self.banner = MessageBanner(self)
 
-        content = QWidget(self)
-        content.setObjectName("settingsContent")
-        column = QVBoxLayout(content)
-        column.setContentsMargins(0, 0, 12, 0)
-        column.setSpacing(12)
+        content, column = scroll_column(self, "settings")
         column.addWidget(self._appearance_group(content))
         column.addWidget(self._chat_group(content))
         column.addWidget(self._sampling_group(content))
@@ -157,37 +151,14 @@ class SettingsPage(QWidget):
             self.engines_section = EnginesSection(self._engines, content)
             column.addWidget(self.engines_section)
         column.addStretch(1)
-        # One label column for every group, so the fields line up down the page.
-        width = max(label.sizeHint().width() for label in self._row_labels)
-        for label in self._row_labels:
-            label.setMinimumWidth(width)
+        align_labels(self._row_labels)
         # And one width for the number fields: a tidy column, whatever their ranges.
         spin_width = max(spin.sizeHint().width() for spin in self._spins())
         for spin in self._spins():
             spin.setMinimumWidth(spin_width)
         self.reset_button.setMinimumWidth(self.reset_button.sizeHint().width() + 24)
 
-        self.scroll_area = QScrollArea(self)
-        self.scroll_area.setObjectName("settingsScroll")
-        self.scroll_area.setWidgetResizable(True)
-        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # its controls take focus
-        self.scroll_area.setWidget(content)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 20, 12, 12)
-        layout.setSpacing(10)
-        layout.addWidget(self.title_label)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.scroll_area, 1)
-
-    def _form(self, group: QGroupBox) -> QFormLayout:
-        form = QFormLayout(group)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        form.setHorizontalSpacing(16)
-        form.setVerticalSpacing(8)
-        return form
+        self.scroll_area = frame_page(self, "settings", content, self.title_label, self.banner)
 
     def _row(self, form: QFormLayout, text: str, field: QWidget, hint: str = "") -> QLabel:
         """A labelled row: the label is the field's buddy (Alt+letter focuses it) and
@@ -214,7 +185,7 @@ class SettingsPage(QWidget):
 
     def _appearance_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox(self.tr("Appearance"), parent)
-        form = self._form(group)
+        form = group_form(group, fields_grow=False)
         self.language_combo = ComboBox(group)
         self.language_combo.setObjectName("languageCombo")
         self.language_combo.addItem(self.tr("System default"), None)
@@ -242,7 +213,7 @@ class SettingsPage(QWidget):
 
     def _chat_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox(self.tr("Chat"), parent)
-        form = self._form(group)
+        form = group_form(group, fields_grow=False)
         self.enter_sends_check = QCheckBox(
             self.tr("&Enter sends the message (Shift+Enter adds a line)"), group
         )
@@ -254,7 +225,7 @@ class SettingsPage(QWidget):
 
     def _sampling_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox(self.tr("Default sampling for new chats"), parent)
-        form = self._form(group)
+        form = group_form(group, fields_grow=False)
         self.temperature_spin = self._double(group, "temperature", 0.05)
         self._row(
             form,
@@ -308,7 +279,7 @@ class SettingsPage(QWidget):
 
     def _loading_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox(self.tr("Model loading"), parent)
-        form = self._form(group)
+        form = group_form(group, fields_grow=False)
         self.context_spin = self._int(group, LoadOptions, "n_ctx", 1024)
         self.context_spin.setSuffix(self.tr(" tokens"))
         self._row(
@@ -348,7 +319,7 @@ class SettingsPage(QWidget):
 
     def _storage_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox(self.tr("Storage"), parent)
-        form = self._form(group)
+        form = group_form(group, fields_grow=False)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         self.kv_disk_spin = self._int(group, Settings, "kv_state_disk_mb", 256)
         self.kv_disk_spin.setSuffix(self.tr(" MB"))
@@ -379,7 +350,7 @@ class SettingsPage(QWidget):
 
     def _hub_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox(self.tr("Models and the Hugging Face Hub"), parent)
-        form = self._form(group)
+        form = group_form(group, fields_grow=False)
         self._hub_form = form
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
 
@@ -587,7 +558,7 @@ class SettingsPage(QWidget):
             self.proxy_edit,
         ]
 
-    def _show_settings(self) -> None:
+    def show_settings(self) -> None:
         """Put the settings' values into the widgets, without counting it as a change."""
         s = self._settings
         blocked = [control.blockSignals(True) for control in self._controls()]
@@ -672,7 +643,7 @@ class SettingsPage(QWidget):
         self._settings.sampling = SamplingOptions(max_tokens=CHAT_MAX_TOKENS)
         template = self._settings.load.chat_template  # not on this page: kept
         self._settings.load = LoadOptions(chat_template=template)
-        self._show_settings()
+        self.show_settings()
         self.settings_changed.emit("sampling")
         self.settings_changed.emit("load")
         self._save_timer.start()
@@ -692,7 +663,7 @@ class SettingsPage(QWidget):
             self.banner.show_error(
                 self.tr("This value was not accepted: {error}").format(error=exc.errors()[0]["msg"])
             )
-            self._show_settings()
+            self.show_settings()
             return
         self.settings_changed.emit(name)
         self._save_timer.start()
@@ -782,7 +753,7 @@ class SettingsPage(QWidget):
         if value == self._settings.models_dir:
             return
         self._change("models_dir", value)
-        self._show_settings()
+        self.show_settings()
 
     def _on_endpoint_combo_changed(self, _index: int) -> None:
         choice = self.endpoint_combo.currentData()

@@ -22,6 +22,7 @@ from typing import Any
 
 import psutil
 import pytest
+import shiboken6
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
@@ -165,12 +166,19 @@ def spoken_name(widget: QWidget) -> str:
 
 @pytest.fixture
 def fresh_window(qtbot: QtBot, qasync_loop: asyncio.AbstractEventLoop) -> Iterator[MainWindow]:
-    """A window built the way the app builds it (paths and settings from LLMOS_HOME)."""
+    """A window built the way the app builds it (paths and settings from LLMOS_HOME),
+    closed as the app closes it: its tasks stopped while its widgets still exist, then
+    deleted. (Not ``qtbot.addWidget``: pytest-qt deletes such widgets before fixtures
+    end, and the pages' start-up tasks then ran into deleted widgets.)"""
     window = build_window()
-    qtbot.addWidget(window)
     window.show()
-    yield window
-    run_on_loop(close_window(window), 30)
+    try:
+        yield window
+    finally:
+        run_on_loop(close_window(window), 30)
+        if shiboken6.isValid(window):
+            window.close()
+            window.deleteLater()
 
 
 @pytest.fixture(scope="module")

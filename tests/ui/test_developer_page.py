@@ -216,6 +216,20 @@ def test_engine_settings_are_bounded_and_remembered(fresh_window: MainWindow, qt
     assert saved.api_server.cors_origins == settings.api_server.cors_origins
 
 
+def test_the_context_shown_on_both_pages_is_the_same_setting(
+    fresh_window: MainWindow, qtbot: QtBot
+) -> None:
+    """The Developer page and the Settings page both show the context size: a change
+    on one is shown on the other at once (it was shown only once the page was rebuilt)."""
+    settings_page = fresh_window.settings_page
+    page = developer(fresh_window, qtbot)
+    page.context_spin.setValue(6144)
+    assert settings_page.context_spin.value() == 6144
+    settings_page.context_spin.setValue(3072)
+    assert fresh_window.settings.load.n_ctx == 3072
+    assert page.context_spin.value() == 3072
+
+
 def test_the_log_table_shows_an_entry_as_a_developer_reads_it(qtbot: QtBot) -> None:
     view = columns.RequestLogView()
     qtbot.addWidget(view)

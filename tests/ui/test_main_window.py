@@ -634,7 +634,7 @@ def test_save_chat_as_app_opens_the_builder_with_the_chat_s_settings(
 ) -> None:
     window = fresh_window
     page = window.chat_page
-    qtbot.waitUntil(lambda: page.session is not None and page.store is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: page.is_ready, timeout=10_000)  # the chats are open
     options = page.session.options.model_copy(
         update={
             "system_prompt": "You answer in haiku.",
@@ -662,7 +662,7 @@ def test_a_chat_app_opens_a_new_chat_with_its_preset(
 
     window = fresh_window
     page = window.chat_page
-    qtbot.waitUntil(lambda: page.session is not None and page.store is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: page.is_ready, timeout=10_000)  # the chats are open
     window.show_page(window.STORE_PAGE)
     preset = ChatPreset(
         app_id="org.example.tutor",

@@ -321,6 +321,26 @@ def test_the_theme_changes_at_once_and_follows_the_system(
     assert load_settings(fresh_window.paths.settings_file).theme == "system"
 
 
+def test_settings_still_apply_after_the_lab_was_opened(
+    fresh_window: MainWindow, qtbot: QtBot, platform_theme: None
+) -> None:
+    """Found in review: once the Lab's service existed, a changed theme, Enter-sends or
+    sampling setting reached the Lab only, not the window or the chat."""
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    fresh_window.show_page(fresh_window.LAB_PAGE)
+    assert fresh_window.lab is not None
+    fresh_window.show_page(fresh_window.SETTINGS_PAGE)
+    page = fresh_window.settings_page
+    page.theme_combo.setFocus()
+    qtbot.keyClick(page.theme_combo, Qt.Key.Key_End)
+    assert page.theme_combo.currentText() == "Dark"
+    assert is_dark(app.palette())
+    _type_into(qtbot, page.top_k_spin, "13")
+    assert fresh_window.chat_page.session.sampling.top_k == 13
+    assert fresh_window.lab.settings.sampling.top_k == 13
+
+
 def test_sampling_changes_reach_the_next_reply(fresh_window: MainWindow, qtbot: QtBot) -> None:
     fresh_window.show_page(fresh_window.SETTINGS_PAGE)
     page = fresh_window.settings_page

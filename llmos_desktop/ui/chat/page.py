@@ -100,6 +100,7 @@ from llmos_desktop.core.settings import Settings, SettingsWriter, save_settings
 from llmos_desktop.ui.chat.options_panel import ChatOptionsPanel
 from llmos_desktop.ui.chat.sidebar import ChatSidebar
 from llmos_desktop.ui.status_bar import EngineState
+from llmos_desktop.ui.tasks import PageTasks
 from llmos_desktop.ui.widgets.banner import MessageBanner
 from llmos_desktop.ui.widgets.chat_transcript import (
     ChatTranscript,
@@ -255,7 +256,7 @@ class ChatPage(QWidget):
         self._reply_task: asyncio.Task[Any] | None = None
         self._open_task: asyncio.Task[Any] | None = None
         self._options_task: asyncio.Task[Any] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = PageTasks("chat", self._on_task_done)
         self._dialogs: list[QFileDialog] = []
         self._editing_id: int | None = None
         self._open_id: int | None = None
@@ -704,11 +705,7 @@ class ChatPage(QWidget):
         if pending is not None and not pending.done():
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(pending), 5)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
         for dialog in self._dialogs:
             dialog.close()
         store = self.store
@@ -967,15 +964,9 @@ class ChatPage(QWidget):
     # --- tasks ----------------------------------------------------------------------------
 
     def _start(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._on_task_done)
-        return task
+        return self._tasks.start(coro)
 
     def _on_task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("chat task failed", exc_info=task.exception())
         # A task cancelled before its first step never ran its ``finally``: release it here.
         if task is self._reply_task:
             self._reply_task = None

@@ -49,14 +49,12 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -71,8 +69,10 @@ from llmos_desktop.core.engine.contract import LoadOptions
 from llmos_desktop.core.settings import Settings, SettingsWriter, field_bounds
 from llmos_desktop.ui.developer.request_log_view import RequestLogView
 from llmos_desktop.ui.developer.snippets_view import SnippetsView
+from llmos_desktop.ui.tasks import PageTasks
 from llmos_desktop.ui.widgets.banner import MessageBanner
 from llmos_desktop.ui.widgets.fields import SpinBox, int_range, plain_label
+from llmos_desktop.ui.widgets.form_page import align_labels, frame_page, group_form, scroll_column
 from llmos_desktop.ui.widgets.title import page_title
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ class DeveloperPage(QWidget):
         self._engine = engine
         self._settings = settings
         self._writer = writer
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = PageTasks("developer page")
         self._apply_task: asyncio.Task[None] | None = None
         self._applying = False
         self._poll_task: asyncio.Task[int] | None = None
@@ -150,7 +150,7 @@ class DeveloperPage(QWidget):
         self._log_timer.timeout.connect(self._on_log_timer_timeout)
 
         self._build()
-        self._show_settings()
+        self.show_settings()
         self._connect()
 
     # --- construction -------------------------------------------------------------------
@@ -159,41 +159,14 @@ class DeveloperPage(QWidget):
         self.title_label = page_title(self.tr("Developer"), self)
         self.banner = MessageBanner(self)
 
-        content = QWidget(self)
-        content.setObjectName("developerContent")
-        column = QVBoxLayout(content)
-        column.setContentsMargins(0, 0, 12, 0)
-        column.setSpacing(12)
+        content, column = scroll_column(self, "developer")
         column.addWidget(self._server_group(content))
         column.addWidget(self._snippets_group(content))
         column.addWidget(self._log_group(content))
         column.addWidget(self._engine_group(content))
         column.addStretch(1)
-        width = max(label.sizeHint().width() for label in self._row_labels)
-        for label in self._row_labels:
-            label.setMinimumWidth(width)
-
-        self.scroll_area = QScrollArea(self)
-        self.scroll_area.setObjectName("developerScroll")
-        self.scroll_area.setWidgetResizable(True)
-        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.scroll_area.setWidget(content)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 20, 12, 12)
-        layout.setSpacing(10)
-        layout.addWidget(self.title_label)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.scroll_area, 1)
-
-    def _form(self, group: QGroupBox) -> QFormLayout:
-        form = QFormLayout(group)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        form.setHorizontalSpacing(16)
-        form.setVerticalSpacing(8)
-        return form
+        align_labels(self._row_labels)
+        self.scroll_area = frame_page(self, "developer", content, self.title_label, self.banner)
 
     def _row(
         self, form: QFormLayout, text: str, field: QWidget, buddy: QWidget | None = None
@@ -233,7 +206,7 @@ class DeveloperPage(QWidget):
 
     def _server_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox(self.tr("API server"), parent)
-        form = self._form(group)
+        form = group_form(group, fields_grow=True)
         self.enabled_check = QCheckBox(
             self.tr("&Serve the API to other programs on this computer or network"), group
         )
@@ -364,7 +337,7 @@ class DeveloperPage(QWidget):
 
     def _engine_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox(self.tr("Engine"), parent)
-        form = self._form(group)
+        form = group_form(group, fields_grow=True)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         self.context_spin = SpinBox(group)
         self.context_spin.setObjectName("developerContextSpin")
@@ -449,7 +422,7 @@ class DeveloperPage(QWidget):
     def config(self) -> ApiServerConfig:
         return self._settings.api_server
 
-    def _show_settings(self) -> None:
+    def show_settings(self) -> None:
         """The settings' values in the widgets, without counting it as a change."""
         s = self._settings
         config = s.api_server
@@ -569,10 +542,7 @@ class DeveloperPage(QWidget):
             if self._save_timer.isActive():
                 self._save_timer.stop()
                 self._save_task = asyncio.ensure_future(self._save())
-        tasks = [t for t in self._tasks if t is not self._save_task]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel(keep=[self._save_task])
         if self._save_task is not None:
             await asyncio.gather(self._save_task, return_exceptions=True)
 
@@ -588,13 +558,13 @@ class DeveloperPage(QWidget):
             self.banner.show_error(
                 self.tr("This was not changed: {error}").format(error=_first_error(exc))
             )
-            self._show_settings()
+            self.show_settings()
             return False
         self._settings.api_server = config
         if self.banner.kind == "error":
             self.banner.clear()
         self._changed("api_server")
-        self._show_settings()
+        self.show_settings()
         return True
 
     def _changed(self, name: str) -> None:
@@ -629,7 +599,7 @@ class DeveloperPage(QWidget):
                     "Turn on “Require an API key” first."
                 )
             )
-            self._show_settings()
+            self.show_settings()
             return
         if self._change_config(host=host):
             self._reapply_if_on()
@@ -642,7 +612,7 @@ class DeveloperPage(QWidget):
                     "Choose “This computer only” first."
                 )
             )
-            self._show_settings()
+            self.show_settings()
             return
         if self._change_config(api_key=new_api_key() if required else None):
             self._reapply_if_on()
@@ -692,7 +662,7 @@ class DeveloperPage(QWidget):
             self.banner.show_error(
                 self.tr("This was not changed: {error}").format(error=_first_error(exc))
             )
-            self._show_settings()
+            self.show_settings()
             return
         self._changed("load")
 
@@ -703,7 +673,7 @@ class DeveloperPage(QWidget):
             self.banner.show_error(
                 self.tr("This was not changed: {error}").format(error=_first_error(exc))
             )
-            self._show_settings()
+            self.show_settings()
             return
         self._changed("engine_keep_alive_s")
 
@@ -717,15 +687,7 @@ class DeveloperPage(QWidget):
     # --- engine calls -------------------------------------------------------------------
 
     def _start(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        task: asyncio.Task[T] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._on_task_done)
-        return task
-
-    def _on_task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("developer page task failed", exc_info=task.exception())
+        return self._tasks.start(coro)
 
     async def _apply(self, config: ApiServerConfig, previous: asyncio.Task[None] | None) -> None:
         if previous is not None and not previous.done():
@@ -754,7 +716,7 @@ class DeveloperPage(QWidget):
                 # the key stay.
                 self._settings.api_server = self.config.model_copy(update={"enabled": False})
                 self._changed("api_server")
-                self._show_settings()
+                self.show_settings()
         self._show_state(error)
         self.api_server_changed.emit(self._state)
         self._update_polling()

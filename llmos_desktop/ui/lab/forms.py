@@ -167,6 +167,25 @@ def _row(form: QFormLayout, label: str, field: QWidget, parent: QWidget) -> QLab
     return caption
 
 
+def _fill_measure_box(
+    box: QGroupBox, explanation: str, rows: list[tuple[str, QWidget]], button: QPushButton
+) -> None:
+    """A measurement's group: what it measures, its fields, its Start button at the right."""
+    explain = QLabel(explanation, box)
+    explain.setWordWrap(True)
+    form = QFormLayout()
+    for label, field in rows:
+        _row(form, label, field, box)
+    layout = QVBoxLayout(box)
+    layout.addWidget(explain)
+    layout.addLayout(form)
+    buttons = QHBoxLayout()
+    buttons.addStretch(1)
+    buttons.addWidget(button)
+    layout.addLayout(buttons)
+    layout.addStretch(1)
+
+
 class QuantizeForm(QWidget):
     """Source, type and output; ``start_requested`` when Quantize is pressed."""
 
@@ -267,14 +286,6 @@ class MeasureForm(QWidget):
 
         self.perplexity_box = QGroupBox(self.tr("Perplexity"), self)
         self.perplexity_box.setObjectName("labPerplexityBox")
-        explain = QLabel(
-            self.tr(
-                "How surprised the model is by a text it has not seen: lower is better. "
-                "Compare figures measured on the same text with the same context only."
-            ),
-            self.perplexity_box,
-        )
-        explain.setWordWrap(True)
         self.text_combo = ComboBox(self.perplexity_box)
         self.text_combo.setObjectName("labTextCombo")
         self.text_combo.addItem(self.tr("English sample (bundled)"), "en")
@@ -292,29 +303,22 @@ class MeasureForm(QWidget):
         self.perplexity_button = _start_button(
             self.tr("Measure &perplexity"), "labPerplexityButton", self.perplexity_box
         )
-        ppl_form = QFormLayout()
-        _row(ppl_form, self.tr("&Text:"), self.text_combo, self.perplexity_box)
-        _row(ppl_form, self.tr("&Context:"), self.ctx_spin, self.perplexity_box)
-        _row(ppl_form, self.tr("C&hunks at most:"), self.chunks_spin, self.perplexity_box)
-        ppl_layout = QVBoxLayout(self.perplexity_box)
-        ppl_layout.addWidget(explain)
-        ppl_layout.addLayout(ppl_form)
-        ppl_buttons = QHBoxLayout()
-        ppl_buttons.addStretch(1)
-        ppl_buttons.addWidget(self.perplexity_button)
-        ppl_layout.addLayout(ppl_buttons)
-        ppl_layout.addStretch(1)
+        _fill_measure_box(
+            self.perplexity_box,
+            self.tr(
+                "How surprised the model is by a text it has not seen: lower is better. "
+                "Compare figures measured on the same text with the same context only."
+            ),
+            [
+                (self.tr("&Text:"), self.text_combo),
+                (self.tr("&Context:"), self.ctx_spin),
+                (self.tr("C&hunks at most:"), self.chunks_spin),
+            ],
+            self.perplexity_button,
+        )
 
         self.bench_box = QGroupBox(self.tr("Speed"), self)
         self.bench_box.setObjectName("labBenchBox")
-        bench_explain = QLabel(
-            self.tr(
-                "Prompt processing and generation in tokens per second, as llama-bench "
-                "measures them (pp512, tg128), repeated: the median and the spread."
-            ),
-            self.bench_box,
-        )
-        bench_explain.setWordWrap(True)
         self.pp_spin = _spin(self.bench_box, 0, 8192, 512, "")
         self.pp_spin.setObjectName("labPpSpin")
         self.tg_spin = _spin(self.bench_box, 0, 4096, 128, "")
@@ -332,21 +336,22 @@ class MeasureForm(QWidget):
         self.bench_button = _start_button(
             self.tr("Measure &speed"), "labBenchButton", self.bench_box
         )
-        bench_form = QFormLayout()
-        _row(bench_form, self.tr("Prompt t&okens (pp):"), self.pp_spin, self.bench_box)
-        _row(bench_form, self.tr("&Generated tokens (tg):"), self.tg_spin, self.bench_box)
-        _row(bench_form, self.tr("&Repetitions:"), self.reps_spin, self.bench_box)
-        _row(bench_form, self.tr("Thre&ads:"), self.threads_spin, self.bench_box)
-        _row(bench_form, self.tr("&Batch:"), self.batch_spin, self.bench_box)
-        _row(bench_form, self.tr("GP&U layers:"), self.gpu_spin, self.bench_box)
-        bench_layout = QVBoxLayout(self.bench_box)
-        bench_layout.addWidget(bench_explain)
-        bench_layout.addLayout(bench_form)
-        bench_buttons = QHBoxLayout()
-        bench_buttons.addStretch(1)
-        bench_buttons.addWidget(self.bench_button)
-        bench_layout.addLayout(bench_buttons)
-        bench_layout.addStretch(1)
+        _fill_measure_box(
+            self.bench_box,
+            self.tr(
+                "Prompt processing and generation in tokens per second, as llama-bench "
+                "measures them (pp512, tg128), repeated: the median and the spread."
+            ),
+            [
+                (self.tr("Prompt t&okens (pp):"), self.pp_spin),
+                (self.tr("&Generated tokens (tg):"), self.tg_spin),
+                (self.tr("&Repetitions:"), self.reps_spin),
+                (self.tr("Thre&ads:"), self.threads_spin),
+                (self.tr("&Batch:"), self.batch_spin),
+                (self.tr("GP&U layers:"), self.gpu_spin),
+            ],
+            self.bench_button,
+        )
 
         boxes = QHBoxLayout()
         boxes.addWidget(self.perplexity_box, 1)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -26,8 +25,7 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QObject, Qt, Signal
 
 from llmos_desktop.core.models.types import DownloadProgress
-
-log = logging.getLogger(__name__)
+from llmos_desktop.ui.tasks import PageTasks
 
 T = TypeVar("T")
 
@@ -43,7 +41,7 @@ class ServiceBridge(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = PageTasks("models pane")
         self._lock = threading.Lock()
         self._pending: dict[str, DownloadProgress] = {}
         self._flush_posted = False
@@ -63,19 +61,11 @@ class ServiceBridge(QObject):
 
     def start(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Run ``coro`` as a task that ``shutdown`` cancels; a failure is logged."""
-        task: asyncio.Task[T] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._on_task_done)
-        return task
+        return self._tasks.start(coro)
 
     @property
     def busy(self) -> bool:
         return bool(self._tasks)
-
-    def _on_task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("models pane task failed", exc_info=task.exception())
 
     # --- service -> GUI -----------------------------------------------------------------
 
@@ -121,8 +111,4 @@ class ServiceBridge(QObject):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
