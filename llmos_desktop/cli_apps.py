@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from llmos_desktop.cli_output import error as _error
 from llmos_desktop.cli_output import note as _note
 from llmos_desktop.cli_output import print_json as _print_json
+from llmos_desktop.cli_output import run_group
 from llmos_desktop.cli_output import say as _say
 from llmos_desktop.core.text import one_line
 
@@ -170,29 +169,22 @@ def add_apps_commands(commands: Any) -> None:
 
 def run_apps(args: argparse.Namespace) -> int:
     """Run ``llmos apps ACTION``; the exit status. Errors are printed as one line."""
-    from llmos_desktop.cli import CliError
     from llmos_desktop.core.apps.manifest import AppError
     from llmos_desktop.core.models.types import ModelsError
 
-    action = getattr(args, "apps_command", None)
-    if action is None:
-        parser = getattr(args, "apps_parser", None)
-        if parser is not None:
-            parser.print_help(sys.stderr)
-        return 2
-    try:
-        return _ACTIONS[action](args)
-    except CliError as exc:
-        _error(str(exc))
-        return exc.code
-    except AppError as exc:
-        _error(_app_error_text(exc))
-        return 2 if exc.kind in ("input", "template") else 1
-    except ModelsError as exc:  # the Hub settings (endpoint, proxy) the catalogue uses
-        _error(one_line(str(exc), 400))
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    def app_error(exc: AppError) -> tuple[str, int]:
+        return _app_error_text(exc), 2 if exc.kind in ("input", "template") else 1
+
+    return run_group(
+        args,
+        "apps",
+        lambda action: _ACTIONS[action](args),
+        [
+            (AppError, app_error),
+            # the Hub settings (endpoint, proxy) the catalogue uses
+            (ModelsError, lambda exc: (one_line(str(exc), 400), 1)),
+        ],
+    )
 
 
 # --- the actions ----------------------------------------------------------------------

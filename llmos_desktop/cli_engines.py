@@ -29,9 +29,9 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from llmos_desktop.cli_output import error as _error
 from llmos_desktop.cli_output import note as _note
 from llmos_desktop.cli_output import print_json as _print_json
+from llmos_desktop.cli_output import run_group
 from llmos_desktop.cli_output import say as _say
 from llmos_desktop.core.text import one_line
 
@@ -149,29 +149,25 @@ def add_engines_commands(commands: Any) -> None:
 
 def run_engines(args: argparse.Namespace) -> int:
     """Run ``llmos engines ACTION``; the exit status. Errors are printed as one line."""
-    from llmos_desktop.cli import CliError
     from llmos_desktop.core.engines.registry import EngineRegistryError
     from llmos_desktop.core.engines.types import RemoteAPIError, RemoteConnectionError
 
-    action = getattr(args, "engines_command", None)
-    if action is None:
-        parser = getattr(args, "engines_parser", None)
-        if parser is not None:
-            parser.print_help(sys.stderr)
-        return 2
-    try:
-        return _ACTIONS[action](args)
-    except CliError as exc:
-        _error(str(exc))
-        return exc.code
-    except EngineRegistryError as exc:
-        _error(one_line(exc.message, 400))
-        return 2 if exc.kind == "invalid" else 1
-    except (RemoteAPIError, RemoteConnectionError) as exc:
-        _error(one_line(str(exc), 400))
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    def registry(exc: EngineRegistryError) -> tuple[str, int]:
+        return one_line(exc.message, 400), 2 if exc.kind == "invalid" else 1
+
+    def remote(exc: Exception) -> tuple[str, int]:
+        return one_line(str(exc), 400), 1
+
+    return run_group(
+        args,
+        "engines",
+        lambda action: _ACTIONS[action](args),
+        [
+            (EngineRegistryError, registry),
+            (RemoteAPIError, remote),
+            (RemoteConnectionError, remote),
+        ],
+    )
 
 
 # --- the actions ----------------------------------------------------------------------

@@ -24,9 +24,9 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from llmos_desktop.cli_output import error as _error
 from llmos_desktop.cli_output import note as _note
 from llmos_desktop.cli_output import print_json as _print_json
+from llmos_desktop.cli_output import run_group
 from llmos_desktop.cli_output import say as _say
 from llmos_desktop.core.text import one_line
 
@@ -225,41 +225,30 @@ def add_lab_commands(commands: Any) -> None:
 
 def run_lab(args: argparse.Namespace) -> int:
     """Run ``llmos lab ACTION``; the exit status. Errors are printed as one line."""
-    from llmos_desktop.cli import CliError
     from llmos_desktop.core.apps.manifest import AppError
     from llmos_desktop.core.lab.types import LabError
     from llmos_desktop.core.models.types import ModelsError
 
-    action = getattr(args, "lab_command", None)
-    if action is None:
-        parser = getattr(args, "lab_parser", None)
-        if parser is not None:
-            parser.print_help(sys.stderr)
-        return 2
-    progress = _Progress()
-    try:
-        return _ACTIONS[action](args, progress)
-    except LabError as exc:
-        progress.clear()
+    def lab_error(exc: LabError) -> tuple[str | None, int]:
         if exc.kind == "cancelled":
-            return 130
-        _error(one_line(exc.message, 600))
-        return 2 if exc.kind in _USER_MISTAKES else 1
-    except CliError as exc:
-        progress.clear()
-        _error(str(exc))
-        return exc.code
-    except AppError as exc:
-        progress.clear()
-        _error(one_line(str(exc), 400))
-        return 2 if exc.kind in ("input", "template", "not_found") else 1
-    except ModelsError as exc:
-        progress.clear()
-        _error(one_line(str(exc), 400))
-        return 1
-    except KeyboardInterrupt:
-        progress.clear()
-        return 130
+            return None, 130
+        return one_line(exc.message, 600), 2 if exc.kind in _USER_MISTAKES else 1
+
+    def app_error(exc: AppError) -> tuple[str, int]:
+        return one_line(str(exc), 400), 2 if exc.kind in ("input", "template", "not_found") else 1
+
+    progress = _Progress()
+    return run_group(
+        args,
+        "lab",
+        lambda action: _ACTIONS[action](args, progress),
+        [
+            (LabError, lab_error),
+            (AppError, app_error),
+            (ModelsError, lambda exc: (one_line(str(exc), 400), 1)),
+        ],
+        before_exit=progress.clear,
+    )
 
 
 # --- the actions ---------------------------------------------------------------------------

@@ -80,9 +80,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from llmos_desktop.cli_output import error as _error
 from llmos_desktop.cli_output import note as _note
 from llmos_desktop.cli_output import print_json as _print_json
+from llmos_desktop.cli_output import run_group
 from llmos_desktop.cli_output import say as _say
 from llmos_desktop.core.text import one_line
 
@@ -221,25 +221,14 @@ def add_models_commands(commands: Any) -> None:
 
 def run_models(args: argparse.Namespace) -> int:
     """Run ``llmos models ACTION``; the exit status. Errors are printed as one line."""
-    from llmos_desktop.cli import CliError
     from llmos_desktop.core.models.types import ModelsError
 
-    action = getattr(args, "models_command", None)
-    if action is None:
-        parser = getattr(args, "models_parser", None)
-        if parser is not None:
-            parser.print_help(sys.stderr)
-        return 2
-    try:
-        return _ACTIONS[action](args)
-    except CliError as exc:
-        _error(str(exc))
-        return exc.code
-    except ModelsError as exc:
-        _error(_models_error_text(exc))
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_group(
+        args,
+        "models",
+        lambda action: _ACTIONS[action](args),
+        [(ModelsError, lambda exc: (_models_error_text(exc), 1))],
+    )
 
 
 # --- the actions ----------------------------------------------------------------------

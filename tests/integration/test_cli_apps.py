@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,28 +20,17 @@ import pytest
 
 from llmos_desktop.core.apps.package import builtin_catalogue, llmapp_sha256, read_llmapp
 from tests.helpers.app_samples import CONTACT_SCHEMA, llmapp, write_llmapp_file
-from tests.helpers.cli import assert_ok, assert_one_line_error
+from tests.helpers.cli import assert_ok, assert_one_line_error, llmos, one_thread_home
 from tests.helpers.hub_upload import UploadingFakeHub
-
-COMMAND = [sys.executable, "-m", "llmos_desktop.cli", "apps"]
 
 
 @pytest.fixture
 def home(llmos_home: Path) -> Path:
-    """LLMOS_HOME with settings that load models on one thread in a small context:
-    llama.cpp's spinning threads crawl on the shared, busy cores of a test machine."""
-    config = llmos_home / "config"
-    config.mkdir(parents=True)
-    (config / "settings.json").write_text(
-        json.dumps({"load": {"n_threads": 1, "n_ctx": 2048}}), encoding="utf-8"
-    )
-    return llmos_home
+    return one_thread_home(llmos_home, n_ctx=2048)
 
 
 def _llmos(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*COMMAND, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-    )
+    return llmos("apps", *args, timeout=timeout)
 
 
 def _listed() -> dict[str, dict[str, Any]]:

@@ -31,7 +31,7 @@ import pytest
 
 from llmos_desktop.core.chat.options import ChatOptions
 from llmos_desktop.core.chat.store import CHATS_FILE_NAME, ChatStore
-from tests.helpers.cli import assert_one_line_error
+from tests.helpers.cli import assert_one_line_error, one_thread_home
 
 
 def _instruct_model() -> Path:
@@ -44,14 +44,7 @@ def _instruct_model() -> Path:
 
 @pytest.fixture
 def home(llmos_home: Path) -> Path:
-    """LLMOS_HOME with settings that load models on one thread: llama.cpp's spinning
-    threads crawl on the shared, busy cores of a test machine."""
-    config = llmos_home / "config"
-    config.mkdir(parents=True)
-    (config / "settings.json").write_text(
-        json.dumps({"load": {"n_threads": 1, "n_ctx": 2048}}), encoding="utf-8"
-    )
-    return llmos_home
+    return one_thread_home(llmos_home, n_ctx=2048)
 
 
 def _db(home: Path) -> Path:

@@ -26,28 +26,17 @@ import sacrebleu
 from llmos_desktop.core.lab.service import LabService
 from llmos_desktop.core.paths import app_paths
 from llmos_desktop.core.settings import Settings
-from tests.helpers.cli import assert_ok, assert_one_line_error
+from tests.helpers.cli import assert_ok, assert_one_line_error, llmos, one_thread_home
 from tests.helpers.tiny_gguf import write_tiny_llama
-
-COMMAND = [sys.executable, "-m", "llmos_desktop.cli", "lab"]
 
 
 @pytest.fixture
 def home(llmos_home: Path) -> Path:
-    """LLMOS_HOME with settings that load models on one thread in a small context:
-    llama.cpp's spinning threads crawl on the shared, busy cores of a test machine."""
-    config = llmos_home / "config"
-    config.mkdir(parents=True)
-    (config / "settings.json").write_text(
-        json.dumps({"load": {"n_threads": 1, "n_ctx": 1024}}), encoding="utf-8"
-    )
-    return llmos_home
+    return one_thread_home(llmos_home, n_ctx=1024)
 
 
 def _llmos(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*COMMAND, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-    )
+    return llmos("lab", *args, timeout=timeout)
 
 
 def _json(*args: str) -> dict[str, Any]:
