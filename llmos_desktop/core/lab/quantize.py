@@ -43,6 +43,7 @@ from llmos_desktop.core.lab.types import (
     QuantType,
 )
 from llmos_desktop.core.models.gguf.reader import ModelFileError, read_gguf_info
+from llmos_desktop.core.models.naming import with_quant
 
 __all__ = [
     "DISK_CHECK_INTERVAL",
@@ -89,14 +90,11 @@ def partial_path(out: Path) -> Path:
 
 
 def default_out(source: Path, qtype: QuantType) -> Path:
-    """``model-F16.gguf`` -> ``model-Q4_K_M.gguf`` (the type in the name replaced, or added)."""
+    """``model-F16.gguf`` -> ``model-Q4_K_M.gguf``: the quantization the name gives
+    replaced (wherever it stands: ``model.Q4_1.gguf`` -> ``model.Q4_0.gguf``, not
+    ``model.Q4_1-Q4_0.gguf``), or added."""
     stem = source.name[: -len(".gguf")] if source.name.lower().endswith(".gguf") else source.name
-    for name in ("F32", "F16", "BF16", *(q.value for q in QuantType)):
-        for sep in ("-", ".", "_"):
-            suffix = f"{sep}{name}"
-            if stem.upper().endswith(suffix):
-                return source.with_name(f"{stem[: -len(suffix)]}{sep}{qtype.value}.gguf")
-    return source.with_name(f"{stem}-{qtype.value}.gguf")
+    return source.with_name(f"{with_quant(stem, qtype.value)}.gguf")
 
 
 def inspect_source(source: Path) -> SourceInfo:

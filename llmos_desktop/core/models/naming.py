@@ -77,6 +77,21 @@ def quant_of(filename: str) -> str | None:
     return {"FP16": "F16", "FP32": "F32"}.get(found, found) if found else None
 
 
+def with_quant(stem: str, quant: str) -> str:
+    """``stem`` (a name without ".gguf") naming ``quant`` instead of the quantization it
+    names last ("model.Q4_1" -> "model.Q4_0", "m-UD-Q4_K_XL" -> "m-Q4_0"), or with
+    ``-quant`` added when it names none."""
+    found = None
+    for found in _QUANT.finditer(stem):  # noqa: B007  (the last one)
+        pass
+    if found is None:
+        return f"{stem}-{quant}"
+    start = found.start("quant")
+    if stem[max(0, start - 3) : start].upper() == "UD-":
+        start -= 3
+    return f"{stem[:start]}{quant}{stem[found.end('quant') :]}"
+
+
 def is_mmproj(filename: str) -> bool:
     """True for a vision projector ("mmproj-model-f16.gguf"), which is not a chat model."""
     return _MMPROJ.search(model_stem(filename)) is not None

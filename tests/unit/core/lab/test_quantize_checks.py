@@ -101,6 +101,10 @@ def test_the_partial_file_is_hidden_and_not_a_gguf_name() -> None:
         ("Model.bf16.gguf", "Model.Q4_K_M.gguf"),
         ("model-q8_0.gguf", "model-Q4_K_M.gguf"),
         ("plain.gguf", "plain-Q4_K_M.gguf"),
+        ("SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct.Q4_K_M.gguf"),
+        ("gemma-3-270m-it-UD-Q4_K_XL.gguf", "gemma-3-270m-it-Q4_K_M.gguf"),
+        ("Qwen3-0.6B-F16-imat.gguf", "Qwen3-0.6B-Q4_K_M-imat.gguf"),
+        ("llama-3b-Q8_0.Q4_0.gguf", "llama-3b-Q8_0.Q4_K_M.gguf"),
     ],
 )
 def test_the_default_output_names_the_new_type(source: str, expected: str) -> None:

@@ -14,14 +14,9 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
-from keyring.backends import fail
-from keyring.errors import KeyringLocked, PasswordDeleteError, PasswordSetError
 
 from llmos_desktop.core.models.hub_token import (
     KEYRING_SERVICE,
@@ -30,53 +25,11 @@ from llmos_desktop.core.models.hub_token import (
     check_token,
 )
 from llmos_desktop.core.models.types import ModelsError
+from tests.helpers.keyrings import MemoryKeyring, memory_keyring, no_keyring
+
+__all__ = ["memory_keyring", "no_keyring"]  # fixtures
 
 TOKEN = "hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
-
-
-class MemoryKeyring(KeyringBackend):
-    """An in-memory keyring backend (stands in for Keychain / Secret Service)."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.passwords: dict[tuple[str, str], str] = {}
-        self.fail_get = False
-        self.fail_set = False
-
-    def get_password(self, service: str, username: str) -> str | None:
-        if self.fail_get:
-            raise KeyringLocked("the keyring is locked")
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        if self.fail_set:
-            raise PasswordSetError("the keyring refused it")
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if (service, username) not in self.passwords:
-            raise PasswordDeleteError("no such password")
-        del self.passwords[(service, username)]
-
-
-@pytest.fixture
-def no_keyring() -> Iterator[None]:
-    """What the test machine really has: keyring's fail backend."""
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
-    yield
-    keyring.set_keyring(previous)
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def _mode(path: Path) -> int:
