@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -260,8 +261,8 @@ def test_hostile_models_get_one_line_and_the_engine_lives_on(
 def test_llmos_serve_refuses_hostile_models_in_one_line(model_path: Path, tmp_path: Path) -> None:
     """``llmos serve --model FILE``: exit status 1 or 2 and one ``llmos: error:`` line on
     stderr, with no traceback and no llama.cpp backtrace on the terminal."""
-    problems: list[str] = []
-    for case in CASES:
+
+    def serve(case: HostileCase) -> list[str]:
         with written(case, model_path, tmp_path) as path:
             result = subprocess.run(
                 [*SERVE, "--model", str(path), "--port", "0"],
@@ -270,6 +271,7 @@ def test_llmos_serve_refuses_hostile_models_in_one_line(model_path: Path, tmp_pa
                 timeout=120,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
+        problems: list[str] = []
         errors = [line for line in result.stderr.splitlines() if line.startswith("llmos: error:")]
         if result.returncode not in (1, 2):
             problems.append(f"{case}: exit status {result.returncode}")
@@ -277,4 +279,10 @@ def test_llmos_serve_refuses_hostile_models_in_one_line(model_path: Path, tmp_pa
             problems.append(f"{case}: error lines {errors!r}")
         if CRASH_TEXT.search(result.stderr + result.stdout):
             problems.append(f"{case}: crash text on the terminal: {result.stderr[-500:]!r}")
+        return problems
+
+    # Two commands at a time (each file has its own name): the test's time is mostly
+    # Python starting, once per case.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        problems = [problem for found in pool.map(serve, CASES) for problem in found]
     assert not problems, "\n".join(problems)
