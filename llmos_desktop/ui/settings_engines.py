@@ -272,7 +272,8 @@ class EnginesSection(QGroupBox):
         intro = QLabel(
             self.tr(
                 "OpenAI-compatible servers whose models the chat can use, such as a "
-                "team's vLLM or Triton server. Their keys are kept in the system keyring."
+                "team's vLLM or Triton server. Their keys are kept in the system keyring "
+                "(or a file only you can read)."
             ),
             self,
         )

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import shiboken6
 from pydantic import BaseModel, ValidationError
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QPalette
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -67,7 +67,13 @@ from llmos_desktop.ui.widgets.fields import (
     int_range,
     plain_label,
 )
-from llmos_desktop.ui.widgets.form_page import align_labels, frame_page, group_form, scroll_column
+from llmos_desktop.ui.widgets.form_page import (
+    align_labels,
+    form_hint,
+    frame_page,
+    group_form,
+    scroll_column,
+)
 from llmos_desktop.ui.widgets.title import page_title
 
 if TYPE_CHECKING:
@@ -174,14 +180,7 @@ class SettingsPage(QWidget):
         return label
 
     def _hint(self, form: QFormLayout, text: str, parent: QWidget) -> QLabel:
-        hint = QLabel(text, parent)
-        hint.setObjectName("settingsHint")
-        hint.setTextFormat(Qt.TextFormat.PlainText)
-        hint.setWordWrap(True)
-        # The palette's dimmer text, in light and dark alike: a note, not a control.
-        hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        form.addRow(hint)
-        return hint
+        return form_hint(form, text, parent, "settingsHint")
 
     def _appearance_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox(self.tr("Appearance"), parent)

@@ -1663,10 +1663,6 @@ Last activity: {when}</source>
         <translation>远程引擎</translation>
     </message>
     <message>
-        <source>OpenAI-compatible servers whose models the chat can use, such as a team&apos;s vLLM or Triton server. Their keys are kept in the system keyring.</source>
-        <translation>聊天可以使用其模型的 OpenAI 兼容服务器，例如团队的 vLLM 或 Triton 服务器。它们的密钥保存在系统钥匙串中。</translation>
-    </message>
-    <message>
         <source>Name</source>
         <translation>名称</translation>
     </message>
@@ -1749,6 +1745,10 @@ Last activity: {when}</source>
     <message>
         <source>Check</source>
         <translation>检查</translation>
+    </message>
+    <message>
+        <source>OpenAI-compatible servers whose models the chat can use, such as a team&apos;s vLLM or Triton server. Their keys are kept in the system keyring (or a file only you can read).</source>
+        <translation>聊天可以使用其模型的 OpenAI 兼容服务器，例如团队的 vLLM 或 Triton 服务器。它们的密钥保存在系统密钥环中（或只有你能读取的文件中）。</translation>
     </message>
 </context>
 <context>

@@ -72,7 +72,13 @@ from llmos_desktop.ui.developer.snippets_view import SnippetsView
 from llmos_desktop.ui.tasks import PageTasks
 from llmos_desktop.ui.widgets.banner import MessageBanner
 from llmos_desktop.ui.widgets.fields import SpinBox, int_range, plain_label
-from llmos_desktop.ui.widgets.form_page import align_labels, frame_page, group_form, scroll_column
+from llmos_desktop.ui.widgets.form_page import (
+    align_labels,
+    form_hint,
+    frame_page,
+    group_form,
+    scroll_column,
+)
 from llmos_desktop.ui.widgets.title import page_title
 
 if TYPE_CHECKING:
@@ -178,13 +184,7 @@ class DeveloperPage(QWidget):
         self._row_labels.append(label)
 
     def _hint(self, form: QFormLayout, text: str, parent: QWidget) -> QLabel:
-        hint = QLabel(text, parent)
-        hint.setObjectName("developerHint")
-        hint.setTextFormat(Qt.TextFormat.PlainText)
-        hint.setWordWrap(True)
-        hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        form.addRow(hint)
-        return hint
+        return form_hint(form, text, parent, "developerHint")
 
     def _copy_row(
         self, parent: QWidget, edit_name: str, copy_spoken: str

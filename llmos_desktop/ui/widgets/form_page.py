@@ -4,6 +4,7 @@ banner above a scrolling column of group boxes, each a two-column form."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -65,3 +66,30 @@ def align_labels(labels: list[QLabel]) -> None:
         width = max(label.sizeHint().width() for label in labels)
         for label in labels:
             label.setMinimumWidth(width)
+
+
+class HintLabel(QLabel):
+    """A note under a field: plain, wrapped, in the palette's dimmer text (light and
+    dark alike). Its minimum height follows its width: a form in a scroll area kept the
+    height of one line for a note that had wrapped to two once the scroll bar appeared,
+    and the first line was cut."""
+
+    def __init__(self, text: str, parent: QWidget) -> None:
+        super().__init__(text, parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setWordWrap(True)
+        self.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        needed = self.heightForWidth(self.width())
+        if needed > 0 and needed != self.minimumHeight():
+            self.setMinimumHeight(needed)
+
+
+def form_hint(form: QFormLayout, text: str, parent: QWidget, name: str) -> HintLabel:
+    """A ``HintLabel`` (object name ``name``) as a row of its own in ``form``."""
+    hint = HintLabel(text, parent)
+    hint.setObjectName(name)
+    form.addRow(hint)
+    return hint
