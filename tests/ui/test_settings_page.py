@@ -368,4 +368,3 @@ def test_the_apps_catalogue_is_a_repository_or_nothing(
     page.catalogue_edit.setText("")
     page.catalogue_edit.editingFinished.emit()
     assert fresh_window.settings.apps_catalogue_repo is None
-
