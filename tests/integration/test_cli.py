@@ -15,18 +15,13 @@ import psutil
 import pytest
 
 from llmos_desktop import __version__
-from tests.helpers.cli import assert_one_line_error
+from tests.helpers.cli import assert_one_line_error, llmos
 from tests.helpers.engine import counted_stream
 from tests.helpers.gguf_factory import write_gguf
 
 
 def _llmos(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "llmos_desktop.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return llmos(*args, timeout=timeout)
 
 
 def test_version() -> None:
