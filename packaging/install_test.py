@@ -113,13 +113,15 @@ def left_after_purge(files: list[str], package: str = DEB_PACKAGE) -> list[str]:
     return left
 
 
-def exec_argv(entry: Path = DESKTOP_ENTRY) -> list[str]:
-    """The menu entry's Exec line as argv, without field codes, its program found on PATH."""
+def exec_argv(entry: Path = DESKTOP_ENTRY, search_path: str | None = None) -> list[str]:
+    """The menu entry's Exec line as argv, without field codes, its program found on
+    ``search_path`` (a desktop session's PATH: not the one of the shell that runs this,
+    where an activated virtual environment would come first)."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     parser.read(entry, encoding="utf-8")
     argv = [a for a in shlex.split(parser["Desktop Entry"]["Exec"]) if not a.startswith("%")]
-    program = shutil.which(argv[0]) or argv[0]
+    program = shutil.which(argv[0], path=search_path) or argv[0]
     return [program, *argv[1:]]
 
 
@@ -214,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
             PATH="/usr/local/bin:/usr/bin:/bin",
         )
         result_file = work / "self-test.json"
-        command = [*exec_argv(), "--self-test", "starter", "--json-out", str(result_file)]
+        argv = exec_argv(search_path=env["PATH"])
+        if not os.path.realpath(argv[0]).startswith(str(INSTALL_DIR) + os.sep):
+            problems.append(f"the menu entry starts {argv[0]}, not the package's program")
+        command = [*argv, "--self-test", "starter", "--json-out", str(result_file)]
         print(f"run: {shlex.join(command)}")
         t0 = time.monotonic()
         run = subprocess.run(

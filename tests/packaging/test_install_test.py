@@ -70,6 +70,25 @@ def test_the_menu_entrys_exec_line(tmp_path: Path) -> None:
     assert install_test.exec_argv(entry) == [shutil.which("sh")]
 
 
+def test_the_exec_line_is_found_on_the_desktop_s_path_not_the_shell_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI runs the install test with its virtual environment activated, whose bin/ holds
+    an ``llmos-desktop`` too: the menu entry must start the package's, as a desktop does."""
+    entry = tmp_path / "llmos-desktop.desktop"
+    entry.write_text("[Desktop Entry]\nType=Application\nExec=llmos-desktop %U\n", "utf-8")
+    venv_bin, system_bin = tmp_path / "venv" / "bin", tmp_path / "usr" / "bin"
+    for folder in (venv_bin, system_bin):
+        folder.mkdir(parents=True)
+        program = folder / "llmos-desktop"
+        program.write_text("#!/bin/sh\n", "utf-8")
+        program.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{venv_bin}{os.pathsep}{system_bin}")
+    assert install_test.exec_argv(entry, search_path=str(system_bin)) == [
+        str(system_bin / "llmos-desktop")
+    ]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_process_left_from_the_install_folder_is_found(tmp_path: Path) -> None:
     folder = tmp_path / "usr-lib-llmos-desktop"
