@@ -20,6 +20,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, overload
 
+from llmos_desktop.core.engine.llama_env import llama_process_env
 from llmos_desktop.core.lab.types import (
     BenchJob,
     BenchResult,
@@ -83,6 +85,7 @@ class LabWorkerRun:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                env=llama_process_env(os.environ),
                 creationflags=creationflags,
             )
         except OSError as exc:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from llmos_desktop.core.engine.contract import ErrorKind
 from llmos_desktop.core.engine.errors import EngineFailure, describe_exit
+from llmos_desktop.core.engine.llama_env import llama_process_env
 from llmos_desktop.core.engine.process.child import READY_PREFIX, ChildOptions
 
 _LOG_ROTATE_BYTES = 5 * 1024 * 1024
@@ -148,7 +149,7 @@ class EngineSupervisor:
             command = list(self.command)
             if self.cache_bytes is not None:
                 command += ["--cache-bytes", str(self.cache_bytes)]
-            env = dict(os.environ)
+            env = llama_process_env(os.environ)
             env["PYTHONUNBUFFERED"] = "1"
             creationflags = 0
             if sys.platform == "win32":
