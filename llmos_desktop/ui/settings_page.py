@@ -318,8 +318,7 @@ class SettingsPage(QWidget):
 
     def _storage_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox(self.tr("Storage"), parent)
-        form = group_form(group, fields_grow=False)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form = group_form(group, fields_grow=True)
         self.kv_disk_spin = self._int(group, Settings, "kv_state_disk_mb", 256)
         self.kv_disk_spin.setSuffix(self.tr(" MB"))
         self.kv_disk_spin.setSpecialValueText(self.tr("Off"))
@@ -349,9 +348,8 @@ class SettingsPage(QWidget):
 
     def _hub_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox(self.tr("Models and the Hugging Face Hub"), parent)
-        form = group_form(group, fields_grow=False)
+        form = group_form(group, fields_grow=True)
         self._hub_form = form
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
 
         folder_row = QWidget(group)
         folder_layout = QHBoxLayout(folder_row)

@@ -68,22 +68,28 @@ def model_stem(filename: str) -> str:
     return base[:-5] if base.lower().endswith(".gguf") else base
 
 
+def _last_quant(stem: str) -> re.Match[str] | None:
+    """The last quantization ``stem`` names ("Q8_0-of-a-Q4_K_M-model" is rare)."""
+    found = None
+    for found in _QUANT.finditer(stem):  # noqa: B007  (the last one)
+        pass
+    return found
+
+
 def quant_of(filename: str) -> str | None:
     """The quantization a file name names ("Q4_K_M"), upper case; None if none."""
-    stem = model_stem(filename)
-    found = None
-    for match in _QUANT.finditer(stem):
-        found = match["quant"].upper()  # the last one: "Q8_0-of-a-Q4_K_M-model" is rare
-    return {"FP16": "F16", "FP32": "F32"}.get(found, found) if found else None
+    match = _last_quant(model_stem(filename))
+    if match is None:
+        return None
+    found = match["quant"].upper()
+    return {"FP16": "F16", "FP32": "F32"}.get(found, found)
 
 
 def with_quant(stem: str, quant: str) -> str:
     """``stem`` (a name without ".gguf") naming ``quant`` instead of the quantization it
     names last ("model.Q4_1" -> "model.Q4_0", "m-UD-Q4_K_XL" -> "m-Q4_0"), or with
     ``-quant`` added when it names none."""
-    found = None
-    for found in _QUANT.finditer(stem):  # noqa: B007  (the last one)
-        pass
+    found = _last_quant(stem)
     if found is None:
         return f"{stem}-{quant}"
     start = found.start("quant")

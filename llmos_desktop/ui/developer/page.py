@@ -337,8 +337,7 @@ class DeveloperPage(QWidget):
 
     def _engine_group(self, parent: QWidget) -> QGroupBox:
         group = QGroupBox(self.tr("Engine"), parent)
-        form = group_form(group, fields_grow=True)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        form = group_form(group, fields_grow=False)
         self.context_spin = SpinBox(group)
         self.context_spin.setObjectName("developerContextSpin")
         self.context_spin.setRange(*int_range(LoadOptions, "n_ctx"))
